@@ -175,8 +175,13 @@ def _msgspec_key(err: msgspec.ValidationError) -> tuple[str, str | None]:
     return text[: match.start()], path or None
 
 
-def parse_config(data: Mapping[str, Any], *, file: str | None = None, env: Mapping[str, str] | None = None,
-                 digest: str = "") -> Config:
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    digest: str = "",
+) -> Config:
     """Validate an already-parsed TOML mapping; raise :class:`ConfigError` with the key path."""
     raw = dict(data)
     aws = dict(raw.get("aws") or {})
@@ -198,22 +203,31 @@ def parse_config(data: Mapping[str, Any], *, file: str | None = None, env: Mappi
         for ident, options in entries.items():
             key = f"{table}.{ident}"
             if not _ID_RE.match(ident):
-                raise ConfigError("ids are 1-64 letters, digits, '_' or '-', starting with a letter or digit",
-                                  file=file, key=key)
+                raise ConfigError(
+                    "ids are 1-64 letters, digits, '_' or '-', starting with a letter or digit",
+                    file=file,
+                    key=key,
+                )
             if not isinstance(options, Mapping):
                 raise ConfigError("must be a table", file=file, key=key)
             kind = options.get("type")
             model = models.get(kind) if isinstance(kind, str) else None
             if model is None:
-                raise ConfigError(f"type must be one of {', '.join(sorted(models))}, not {kind!r}",
-                                  file=file, key=f"{key}.type")
+                raise ConfigError(
+                    f"type must be one of {', '.join(sorted(models))}, not {kind!r}",
+                    file=file,
+                    key=f"{key}.type",
+                )
             components[table][ident] = _convert(options, model, file, key)
     base: Config = _convert(raw, Config, file, "")
     config = msgspec.structs.replace(base, sources=components["sources"], sinks=components["sinks"])
     for i, sink in enumerate(config.rules.default_sinks):
         if sink not in config.sinks:
-            raise ConfigError(f"names sink {sink!r}, which is not defined under [sinks.{sink}]",
-                              file=file, key=f"rules.default_sinks[{i}]")
+            raise ConfigError(
+                f"names sink {sink!r}, which is not defined under [sinks.{sink}]",
+                file=file,
+                key=f"rules.default_sinks[{i}]",
+            )
     return msgspec.structs.replace(config, path=file, digest=digest)
 
 
