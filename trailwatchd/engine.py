@@ -1,0 +1,123 @@
+"""Evaluate one object's records against a rule-set snapshot: the CPU-bound core shared by the daemon
+and ``trailwatchd scan``.
+
+It is synchronous on purpose: the daemon runs it in a worker thread (or process) so a 50 MB object never
+stalls the event loop, and ``scan`` calls it directly. The snapshot pairs a :class:`RuleSet` with the
+:class:`RecordDecoder` generated from the fields that rule set reads, so both change together on reload
+and an object is always evaluated by exactly one rule set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from trailwatchd.decode import DecodeLimits, DecodeStats, RecordDecoder, iter_records
+from trailwatchd.model import MetricDatapoint
+from trailwatchd.rules import RuleSet
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An immutable rule set plus the projection decoder built for it."""
+
+    ruleset: RuleSet
+    decoder: RecordDecoder
+
+    @classmethod
+    def of(cls, ruleset: RuleSet) -> Snapshot:
+        return cls(ruleset, RecordDecoder(ruleset.selectors))
+
+
+@dataclass(slots=True)
+class ObjectResult:
+    """What one object produced: matches with their full events, metric datapoints, counts."""
+
+    matches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """(rule id, fully decoded event) per match, in record order."""
+    datapoints: list[tuple[str, MetricDatapoint]] = field(default_factory=list)
+    """(rule id, datapoint) per match of a rule with a metric whose value could be extracted."""
+    extraction_failures: dict[str, int] = field(default_factory=dict)
+    stats: DecodeStats = field(default_factory=DecodeStats)
+    newest_event_time: str | None = None
+    """The largest eventTime seen (ISO-8601 strings sort chronologically)."""
+
+    @property
+    def events(self) -> int:
+        return int(self.stats.records)
+
+    def newest_event_epoch(self) -> float | None:
+        """``newest_event_time`` as epoch seconds, or None when absent or unparsable."""
+        return parse_event_time(self.newest_event_time)
+
+
+def parse_event_time(value: object) -> float | None:
+    """CloudTrail's ``eventTime`` (``2024-01-02T03:04:05Z``) to epoch seconds; None if not that shape."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _records(
+    snap: Snapshot,
+    *,
+    data: bytes | None,
+    inline: Iterable[bytes] | None,
+    name: str,
+    limits: DecodeLimits,
+    stats: DecodeStats,
+) -> Iterator[tuple[dict[str, Any], bytes]]:
+    if inline is not None:
+        for raw in inline:
+            stats.records += 1
+            yield snap.decoder.project(raw), raw
+        return
+    assert data is not None
+    yield from iter_records(data, name=name, decoder=snap.decoder, limits=limits, stats=stats)
+
+
+def evaluate_object(
+    snap: Snapshot,
+    *,
+    name: str,
+    data: bytes | None = None,
+    inline: Iterable[bytes] | None = None,
+    limits: DecodeLimits | None = None,
+) -> ObjectResult:
+    """Decode and evaluate every record of one object (or of inline events).
+
+    Raises :class:`trailwatchd.errors.DecodeError` for malformed input; nothing from a malformed object
+    is reported, so a retry or a park never double-counts.
+    """
+    result = ObjectResult()
+    ruleset = snap.ruleset
+    newest = ""
+    for event, raw in _records(
+        snap, data=data, inline=inline, name=name, limits=limits or DecodeLimits(), stats=result.stats
+    ):
+        when = event.get("eventTime")
+        if isinstance(when, str) and when > newest:
+            newest = when
+        rules = ruleset.match(event)
+        if not rules:
+            continue
+        full = snap.decoder.full(raw)
+        for rule in rules:
+            result.matches.append((rule.id, full))
+            if rule.metric is None:
+                continue
+            point = ruleset.datapoint(rule, event)
+            if point is None:
+                result.extraction_failures[rule.id] = result.extraction_failures.get(rule.id, 0) + 1
+            else:
+                result.datapoints.append((rule.id, point))
+    result.newest_event_time = newest or None
+    return result
