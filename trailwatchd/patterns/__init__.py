@@ -3,18 +3,22 @@
 A pure library (no asyncio, no AWS) shared by the daemon, ``scan`` and ``test-pattern``::
 
     p = compile_pattern('{ ($.eventName = ConsoleLogin) && ($.additionalEventData.MFAUsed != "Yes") }')
-    p.matches(event)   # one CloudTrail record as parsed JSON
-    p.fields           # frozenset of selector strings the pattern reads
+    p.matches(event)   # one CloudTrail record as parsed JSON (dict; numbers int/Decimal/float)
+    p.fields           # frozenset of canonical selector strings the pattern reads
+
+Modules: ``parser`` (text -> ``nodes``), ``regex`` (AWS's regex dialect on RE2), ``values`` (what a
+node's text and number are), ``reference`` (the obviously-correct interpreter), ``compiler`` (the fast
+generated evaluator), ``lint`` (valid but probably wrong patterns).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from trailwatchd.errors import PatternSyntaxError
-from trailwatchd.patterns.compiler import compile_ast
+from trailwatchd.patterns.compiler import Matcher, compile_ast
 from trailwatchd.patterns.lint import LintWarning, lint_ast
 from trailwatchd.patterns.nodes import (
     And,
@@ -40,29 +44,32 @@ from trailwatchd.patterns.values import loads_event
 
 @dataclass(frozen=True, slots=True)
 class CompiledPattern:
-    """A parsed, validated and compiled pattern."""
+    """A parsed, validated and compiled pattern; equal when text and tree are equal.
+
+    ``matches(event) -> bool`` is the generated function itself (an attribute, not a method), which saves
+    a call layer on the hot path. ``source`` is its generated Python source, for debugging and tests.
+    """
 
     text: str
     ast: Node
-    _fn: Callable[[Mapping[str, Any]], bool] = field(repr=False, compare=False)
-
-    def matches(self, event: Mapping[str, Any]) -> bool:
-        """True when the event matches, with CloudWatch's semantics."""
-        return self._fn(event)
-
-    @property
-    def selectors(self) -> frozenset[Selector]:
-        return frozenset(c.selector for c in conditions(self.ast))
-
-    @property
-    def fields(self) -> frozenset[str]:
-        return frozenset(selector_text(s) for s in self.selectors)
+    matches: Matcher = field(repr=False, compare=False)
+    source: str = field(repr=False, compare=False)
+    selectors: frozenset[Selector] = field(repr=False, compare=False)
+    fields: frozenset[str] = field(repr=False, compare=False)
 
 
 def compile_pattern(text: str) -> CompiledPattern:
     """Parse and compile; raises :class:`PatternSyntaxError` for anything CloudWatch would reject."""
     ast = parse_pattern(text)
-    return CompiledPattern(text, ast, compile_ast(ast))
+    fn, source = compile_ast(ast)
+    selectors = frozenset(c.selector for c in conditions(ast))
+    fields = frozenset(selector_text(s) for s in selectors)
+    return CompiledPattern(text, ast, fn, source, selectors, fields)
+
+
+def matches(pattern: CompiledPattern, event: Mapping[str, Any]) -> bool:
+    """Functional spelling of ``pattern.matches(event)``."""
+    return pattern.matches(event)
 
 
 def lint_pattern(pattern: str | CompiledPattern) -> list[LintWarning]:

@@ -1,28 +1,31 @@
 """The fast evaluator: each pattern becomes one generated Python function, compiled once.
 
 Why generate code: a CloudTrail stream runs every event through the rule set, so per-event overhead
-matters more than anything else after JSON decoding. Generated code inlines dict lookups and type
-checks, short-circuits ``&&``/``||`` natively, turns a run of ``$.eventName = X || $.eventName = Y`` into
-one set lookup, and turns globs into ``startswith``/``endswith``/``in`` where it can.
+matters more than anything else after JSON decoding. The generated function is one short-circuiting
+boolean expression; dict lookups and type checks are inlined, each selected node is looked up once per
+condition (bound with ``:=``), a run of ``$.eventName = X || $.eventName = Y`` becomes one frozenset
+lookup, globs and literal regexes become ``==``/``startswith``/``endswith``/``in``, and only real
+regexes reach RE2. Every constant is a closure cell of a factory function, so reading one is a
+``LOAD_DEREF``.
 
-Safety: no user text ever reaches the generated source. Every literal and every property name is put in
-a constants tuple ``K`` and referenced by index; the source contains only identifiers we choose,
-integers and operators. A test feeds hostile patterns (quotes, backslashes, newlines, ``__import__``)
-to prove it.
+Safety: no user text ever reaches the generated source. Literals, property names and helper objects are
+passed to the factory as arguments named ``_k0``, ``_k1``...; the source holds only names we choose,
+integers (array indexes) and operators. A test parses the source of hostile patterns and checks that.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
-
-import re2
 
 from trailwatchd.patterns.nodes import (
     And,
     AnyIndex,
     AnyProp,
     Compare,
+    Condition,
     Index,
     IsCheck,
     MatchAll,
@@ -34,137 +37,207 @@ from trailwatchd.patterns.nodes import (
     RegexLit,
     Selector,
     StrLit,
+    has_wildcard,
 )
-from trailwatchd.patterns.reference import resolve
-from trailwatchd.patterns.values import glob_regex, is_number, number_text, numeric_value
+from trailwatchd.patterns.regex import compile_regex, literal_form
+from trailwatchd.patterns.values import could_be_number_text, glob_match, node_text, numeric_value
 
-_MISSING = object()
+Matcher = Callable[[Mapping[str, Any]], bool]
 
 
-def _string_test(lit: str) -> tuple[str, list[Any]]:
-    """Source template (with ``{s}`` for the text and ``{k}`` for constants) deciding glob(lit, s)."""
-    if "*" not in lit:
-        return "{s} == {k0}", [lit]
-    parts = lit.split("*")
-    if len(parts) == 2 and parts[0] and not parts[1]:
-        return "{s}.startswith({k0})", [parts[0]]
-    if len(parts) == 2 and not parts[0] and parts[1]:
-        return "{s}.endswith({k0})", [parts[1]]
-    if len(parts) == 3 and not parts[0] and not parts[2] and parts[1]:
-        return "{k0} in {s}", [parts[1]]
-    if all(p == "" for p in parts):
-        return "True", []
-    if len(parts) == 2:
-        return "(len({s}) >= {k2} and {s}.startswith({k0}) and {s}.endswith({k1}))", [
-            parts[0],
-            parts[1],
-            len(parts[0]) + len(parts[1]),
-        ]
-    return "{k0}.match({s}) is not None", [glob_regex(lit)]
+class _Missing:
+    """Type of the "no node here" sentinel, distinct from None (JSON null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING = _Missing()
+# Classes that are certainly not value nodes. The generated code tests `v.__class__ not in NV` before
+# calling a slow-path helper, so a missing field or a null costs a set lookup, not a function call.
+_NOT_VALUE = frozenset({_Missing, type(None), bool, dict, list})
+_REL_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
+_PY_OPS = {"=": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+_IS_CONSTANTS = {"NULL": "None", "TRUE": "True", "FALSE": "False"}
+
+
+# -- slow paths, reached only for nodes that are not exactly `str` / `int` -------------------------------
+def _text_test(v: Any, test: Callable[[str], bool]) -> bool:
+    """``=`` on a number node or str subclass: the test on its text; False for non-value nodes."""
+    text = node_text(v)
+    return text is not None and test(text)
+
+
+def _text_test_not(v: Any, test: Callable[[str], bool]) -> bool:
+    """``!=``: still requires a value node, so missing/null/bool/object/array give False."""
+    text = node_text(v)
+    return text is not None and not test(text)
+
+
+def _num_test(v: Any, lit: Decimal, op: Callable[[Any, Any], bool]) -> bool:
+    num = numeric_value(v)
+    return num is not None and op(num, lit)
+
+
+def _num_ne(v: Any, lit: Decimal) -> bool:
+    # Spec 4.5: a value node without a numeric value is != every number; a non-value node never is.
+    if node_text(v) is None:
+        return False
+    num = numeric_value(v)
+    return num is None or num != lit
+
+
+def _str_test(text: str) -> tuple[str, Callable[[str], bool], list[Any]]:
+    """For a glob literal: (inline template over ``{s}`` with ``{k0}``.. constants, callable, constants)."""
+    parts = tuple(text.split("*"))
+    if len(parts) == 1:
+        return "{s} == {k0}", text.__eq__, [text]
+    if all(not p for p in parts):
+        return "True", lambda s: True, []
+    if len(parts) == 2 and not parts[1]:
+        return "{s}.startswith({k0})", lambda s: s.startswith(parts[0]), [parts[0]]
+    if len(parts) == 2 and not parts[0]:
+        return "{s}.endswith({k0})", lambda s: s.endswith(parts[1]), [parts[1]]
+    if len(parts) == 3 and not parts[0] and not parts[2]:
+        return "{k0} in {s}", lambda s: parts[1] in s, [parts[1]]
+
+    def test(s: str) -> bool:
+        return glob_match(parts, s)
+
+    return "{k0}({s})", test, [test]
+
+
+def _regex_test(lit: RegexLit) -> tuple[str, Callable[[str], bool], list[Any]]:
+    form = literal_form(lit.source)
+    if form is None:
+        search = compile_regex(lit.translated).search
+        return "{k0}({s})", search, [search]
+    start, text, end = form
+    if start and end:
+        return "{s} == {k0}", text.__eq__, [text]
+    if start:
+        return "{s}.startswith({k0})", lambda s: s.startswith(text), [text]
+    if end:
+        return "{s}.endswith({k0})", lambda s: s.endswith(text), [text]
+    return "{k0} in {s}", lambda s: text in s, [text]
 
 
 class _Gen:
+    """Accumulates constants and temporaries while turning a tree into one expression."""
+
     def __init__(self) -> None:
         self.consts: list[Any] = []
-        self.lines: list[str] = []
         self.n = 0
 
     def const(self, value: Any) -> str:
         self.consts.append(value)
-        return f"K[{len(self.consts) - 1}]"
+        return f"_k{len(self.consts) - 1}"
 
-    def tmp(self) -> str:
+    def tmp(self, prefix: str) -> str:
         self.n += 1
-        return f"_t{self.n}"
+        return f"{prefix}{self.n}"
 
-    # -- selector resolution (single node, no wildcard) -----------------------------------------------
-    def resolve_single(self, sel: Selector) -> str:
-        """Expression giving the node at a wildcard-free selector, or M when absent."""
-        expr = "e"
-        first = True
+    def node_expr(self, sel: Selector, base: str = "e") -> str:
+        """Expression for the node at a wildcard-free selector, or ``M`` when there is none."""
+        expr = base
         for step in sel:
+            t = self.tmp("_t")
             if isinstance(step, Prop):
                 key = self.const(step.name)
-                if first:
+                if expr == "e":  # the root is known to be a dict
                     expr = f"e.get({key}, M)"
                 else:
-                    t = self.tmp()
-                    expr = f"({t}.get({key}, M) if type({t} := {expr}) is dict else M)"
+                    expr = f"({t}.get({key}, M) if isinstance({t} := {expr}, dict) else M)"
             else:
-                assert isinstance(step, Index)
-                t = self.tmp()
-                expr = f"({t}[{step.i}] if type({t} := {expr}) is list and len({t}) > {step.i} else M)"
-            first = False
+                assert isinstance(step, Index) and type(step.i) is int
+                i = int(step.i)
+                expr = f"({t}[{i}] if isinstance({t} := {expr}, list) and len({t}) > {i} else M)"
         return expr
 
-    # -- predicates on one node -----------------------------------------------------------------------
-    def predicate(self, cond: Compare | IsCheck) -> str:
-        """Define a function ``_pN(v) -> bool`` for one condition on one node; return its name."""
-        self.n += 1
-        name = f"_p{self.n}"
+    def predicate(self, cond: Compare | IsCheck, vexpr: str, var: str) -> str:
+        """Expression deciding ``cond`` for the single node ``vexpr`` (bound to ``var`` on first use)."""
+        bind = var if vexpr == var else f"({var} := {vexpr})"
         if isinstance(cond, IsCheck):
-            const = {"NULL": "None", "TRUE": "True", "FALSE": "False"}[cond.kind]
-            body = f"v is {const}"
-        else:
-            body = self.compare_body(cond.op, cond.value)
-        self.lines.append(f"def {name}(v):\n    return {body}")
-        return name
-
-    def compare_body(self, op: str, lit: StrLit | NumLit | RegexLit) -> str:
+            return f"({vexpr} is {_IS_CONSTANTS[cond.kind]})"
+        lit = cond.value
         if isinstance(lit, NumLit):
             k = self.const(lit.value)
-            if op == "!=":
-                return f"((n := num(v)) is None or n != {k}) if (type(v) is str or isnum(v)) else False"
-            pyop = {"=": "==", "<": "<", ">": ">", "<=": "<=", ">=": ">="}[op]
-            return f"(n := num(v)) is not None and n {pyop} {k}"
-        if isinstance(lit, RegexLit):
-            k = self.const(re2.compile(lit.translated))
-            test = f"{k}.search(v if type(v) is str else ntext(v)) is not None"
+            fast = k
+            if lit.value.is_finite() and lit.value == lit.value.to_integral_value():
+                fast = self.const(int(lit.value))  # int vs int is cheaper than int vs Decimal
+            if cond.op == "!=":
+                slow = f"_num_ne({var}, {k})"
+            else:
+                slow = f"_num_test({var}, {k}, {self.const(_REL_OPS[cond.op])})"
+            return (
+                f"({var} {_PY_OPS[cond.op]} {fast} if {bind}.__class__ is int "
+                f"else ({var}.__class__ not in NV and {slow}))"
+            )
+        if (
+            isinstance(lit, StrLit)
+            and not lit.wildcard
+            and cond.op == "="
+            and not could_be_number_text(lit.text)
+        ):
+            # Only a str can equal a non-numeric word, and `==` never raises: no type check needed.
+            return f"({vexpr} == {self.const(lit.text)})"
+        if isinstance(lit, StrLit):
+            template, test, consts = _str_test(lit.text)
         else:
-            template, consts = _string_test(lit.text)
-            names = {f"k{i}": self.const(c) for i, c in enumerate(consts)}
-            test = template.format(s="s", **names)
-            test = f"((s := (v if type(v) is str else ntext(v))) is not None and {test})"
-        if op == "=":
-            return f"(type(v) is str or isnum(v)) and {test}"
-        return f"(type(v) is str or isnum(v)) and not ({test})"
-
-    # -- conditions and boolean structure -------------------------------------------------------------
-    def condition(self, cond: Compare | IsCheck | NotExists) -> str:
-        wild = any(isinstance(s, AnyIndex | AnyProp) for s in cond.selector)
-        if isinstance(cond, NotExists):
-            if wild:
-                return f"not many(e, {self.const(cond.selector)})"
-            return f"({self.resolve_single(cond.selector)} is M)"
-        pred = self.predicate(cond)
-        if wild:
-            return f"any(map({pred}, many(e, {self.const(cond.selector)})))"
-        return f"{pred}({self.resolve_single(cond.selector)})"
-
-    def exact_set(self, node: Or) -> str | None:
-        """``sel = "A" || sel = "B" || ...`` on one wildcard-free selector -> one membership test."""
-        sels = set()
-        values: set[str] = set()
-        for child in node.children:
-            if not (
-                isinstance(child, Compare)
-                and child.op == "="
-                and isinstance(child.value, StrLit)
-                and not child.value.wildcard
-            ):
-                return None
-            if any(isinstance(s, AnyIndex | AnyProp) for s in child.selector):
-                return None
-            sels.add(child.selector)
-            values.add(child.value.text)
-        if len(sels) != 1:
-            return None
-        (sel,) = sels
-        k = self.const(frozenset(values))
-        t = self.tmp()
+            template, test, consts = _regex_test(lit)
+        names = {f"k{i}": self.const(c) for i, c in enumerate(consts)}
+        inline = template.format(s=var, **names)
+        ktest = self.const(test)
+        if cond.op == "=":
+            return (
+                f"({inline} if {bind}.__class__ is str "
+                f"else ({var}.__class__ not in NV and _text_test({var}, {ktest})))"
+            )
         return (
-            f"((({t} in {k}) if type({t} := {self.resolve_single(sel)}) is str "
-            f"else (isnum({t}) and ntext({t}) in {k})))"
+            f"(not {inline} if {bind}.__class__ is str "
+            f"else ({var}.__class__ not in NV and _text_test_not({var}, {ktest})))"
+        )
+
+    def condition(self, cond: Condition) -> str:
+        if has_wildcard(cond.selector):
+            return self.wildcard_condition(cond)
+        vexpr = self.node_expr(cond.selector)
+        if isinstance(cond, NotExists):
+            return f"({vexpr} is M)"
+        return self.predicate(cond, vexpr, self.tmp("_v"))
+
+    def wildcard_condition(self, cond: Condition) -> str:
+        """Existential condition: the prefix is resolved inline, then each element is tested."""
+        sel = cond.selector
+        at = next(i for i, step in enumerate(sel) if isinstance(step, AnyIndex | AnyProp))
+        c, w = self.tmp("_c"), self.tmp("_w")
+        container = self.node_expr(sel[:at])
+        if isinstance(sel[at], AnyIndex):
+            head, items = f"isinstance({c} := {container}, list)", c
+        else:
+            head, items = f"isinstance({c} := {container}, dict)", f"{c}.values()"
+        # The parser allows one wildcard per selector, so the rest of the path is plain.
+        vexpr = self.node_expr(sel[at + 1 :], base=w)
+        if isinstance(cond, NotExists):
+            return f"(not ({head} and any({vexpr} is not M for {w} in {items})))"
+        return f"({head} and any({self.predicate(cond, vexpr, self.tmp('_v'))} for {w} in {items}))"
+
+    def exact_set(self, sel: Selector, values: list[str]) -> str:
+        """``sel = "A" || sel = "B" || ...`` as one membership test."""
+        k = self.const(frozenset(values))
+        test = self.const(frozenset(values).__contains__)
+        v = self.tmp("_v")
+        return (
+            f"({v} in {k} if ({v} := {self.node_expr(sel)}).__class__ is str "
+            f"else ({v}.__class__ not in NV and _text_test({v}, {test})))"
         )
 
     def expr(self, node: Node) -> str:
@@ -173,37 +246,81 @@ class _Gen:
         if isinstance(node, And):
             return "(" + " and ".join(self.expr(c) for c in node.children) + ")"
         if isinstance(node, Or):
-            fast = self.exact_set(node)
-            if fast is not None:
-                return fast
-            return "(" + " or ".join(self.expr(c) for c in node.children) + ")"
+            return "(" + " or ".join(self.or_terms(node)) + ")"
         return self.condition(node)
 
+    def or_terms(self, node: Or) -> list[str]:
+        """The terms of an OR, with exact equalities on one plain selector merged into a set test."""
+        groups: dict[Selector, list[str]] = {}
+        for child in node.children:
+            if _exact_eq(child):
+                assert isinstance(child, Compare) and isinstance(child.value, StrLit)
+                groups.setdefault(child.selector, []).append(child.value.text)
+        terms: list[str] = []
+        done: set[Selector] = set()
+        for child in node.children:
+            if _exact_eq(child):
+                assert isinstance(child, Compare)
+                sel = child.selector
+                if len(groups[sel]) > 1:
+                    if sel not in done:
+                        done.add(sel)
+                        terms.append(self.exact_set(sel, groups[sel]))
+                    continue
+            terms.append(self.expr(child))
+        return terms
 
-def _num(v: Any) -> Any:
-    if type(v) is str or is_number(v):
-        return numeric_value(v)
-    return None
+
+def _exact_eq(node: Node) -> bool:
+    return (
+        isinstance(node, Compare)
+        and node.op == "="
+        and isinstance(node.value, StrLit)
+        and not node.value.wildcard
+        and not has_wildcard(node.selector)
+    )
 
 
-def compile_ast(ast: Node) -> Callable[[Mapping[str, Any]], bool]:
-    """Generate, compile and return the matcher function for a parsed pattern."""
+_HELPERS: dict[str, Any] = {
+    "M": _MISSING,
+    "NV": _NOT_VALUE,
+    "Mapping": Mapping,
+    "isinstance": isinstance,
+    "str": str,
+    "int": int,
+    "dict": dict,
+    "list": list,
+    "len": len,
+    "any": any,
+    "_text_test": _text_test,
+    "_text_test_not": _text_test_not,
+    "_num_test": _num_test,
+    "_num_ne": _num_ne,
+}
+
+
+def generate(ast: Node) -> tuple[str, list[Any]]:
+    """The factory source for a tree and the constants to call it with (after the helpers)."""
     gen = _Gen()
     body = gen.expr(ast)
-    src = (
-        "\n".join(gen.lines)
-        + f"\ndef match(e):\n    if type(e) is not dict:\n        return False\n    return {body}\n"
+    params = ", ".join([*_HELPERS, *(f"_k{i}" for i in range(len(gen.consts)))])
+    root = (
+        "        if e.__class__ is not dict:\n"
+        "            if not isinstance(e, Mapping):\n"
+        "                return False\n"
+        "            e = dict(e)\n"
     )
-    namespace: dict[str, Any] = {
-        "K": tuple(gen.consts),
-        "M": _MISSING,
-        "isnum": is_number,
-        "ntext": number_text,
-        "num": _num,
-        "many": resolve,
-    }
-    code = compile(src, "<filter-pattern>", "exec")
-    exec(code, namespace)  # noqa: S102 - generated from our own templates; user text only in K
-    fn: Callable[[Mapping[str, Any]], bool] = namespace["match"]
-    fn.__trailwatchd_source__ = src  # type: ignore[attr-defined]
-    return fn
+    if isinstance(ast, MatchAll):
+        root = ""  # the empty pattern matches anything, even a non-object
+    src = f"def _factory({params}):\n    def match(e):\n{root}        return {body}\n    return match\n"
+    return src, gen.consts
+
+
+def compile_ast(ast: Node) -> tuple[Matcher, str]:
+    """Generate, compile and return the matcher function for a parsed tree, with its source."""
+    src, consts = generate(ast)
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    # S102: the source comes from our templates only; user text reaches the function as arguments.
+    exec(compile(src, "<filter-pattern>", "exec"), namespace)  # noqa: S102
+    fn: Matcher = namespace["_factory"](*_HELPERS.values(), *consts)
+    return fn, src

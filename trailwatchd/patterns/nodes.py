@@ -1,10 +1,17 @@
-"""AST of a CloudWatch Logs JSON filter pattern: frozen, hashable nodes shared by both evaluators."""
+"""AST of a CloudWatch Logs JSON filter pattern: frozen, hashable nodes shared by both evaluators.
+
+Frozen dataclasses so a parsed pattern can be shared across reloads and threads, used as a dict key and
+compared in tests. Source positions serve error messages and lint warnings but are excluded from
+equality: two patterns that differ only in spacing have equal trees.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Literal as TypingLiteral
+from typing import TypeAlias
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +38,11 @@ class AnyProp:
     """``.*``: every direct property value of an object (existential)."""
 
 
-Step = Prop | Index | AnyIndex | AnyProp
-Selector = tuple[Step, ...]
+Step: TypeAlias = Prop | Index | AnyIndex | AnyProp
+Selector: TypeAlias = tuple[Step, ...]
 
-_PLAIN = __import__("re").compile(r"[A-Za-z0-9_-]+")
+# Names that need no bracket notation ([D-2018]: alphanumerics, '-' and '_').
+_PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def selector_text(sel: Selector) -> str:
@@ -52,11 +60,17 @@ def selector_text(sel: Selector) -> str:
     return "".join(out)
 
 
+def has_wildcard(sel: Selector) -> bool:
+    """Whether a selector can select many nodes (contains ``[*]`` or ``.*``)."""
+    return any(isinstance(step, AnyIndex | AnyProp) for step in sel)
+
+
 @dataclass(frozen=True, slots=True)
 class StrLit:
     """A string value (quoted, or a bare word that is not a number); ``*`` is a wildcard."""
 
     text: str
+    quoted: bool = field(default=True, compare=False)
 
     @property
     def wildcard(self) -> bool:
@@ -79,7 +93,9 @@ class RegexLit:
     translated: str
 
 
-Literal = StrLit | NumLit | RegexLit
+Literal: TypeAlias = StrLit | NumLit | RegexLit
+Op: TypeAlias = TypingLiteral["=", "!=", "<", ">", "<=", ">="]
+IsKind: TypeAlias = TypingLiteral["NULL", "TRUE", "FALSE"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +103,7 @@ class Compare:
     """``selector op value``; op is one of = != < > <= >=."""
 
     selector: Selector
-    op: str
+    op: Op
     value: Literal
     position: int = field(default=0, compare=False)
 
@@ -97,7 +113,7 @@ class IsCheck:
     """``selector IS NULL|TRUE|FALSE``."""
 
     selector: Selector
-    kind: str  # "NULL" | "TRUE" | "FALSE"
+    kind: IsKind
     position: int = field(default=0, compare=False)
 
 
@@ -111,12 +127,18 @@ class NotExists:
 
 @dataclass(frozen=True, slots=True)
 class And:
+    """``a && b && ...``: at least two children; ``position`` is the first child's."""
+
     children: tuple[Node, ...]
+    position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
+    """``a || b || ...``: at least two children; ``position`` is the first child's."""
+
     children: tuple[Node, ...]
+    position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +146,8 @@ class MatchAll:
     """The empty pattern: matches every event."""
 
 
-Node = Compare | IsCheck | NotExists | And | Or | MatchAll
-Condition = Compare | IsCheck | NotExists
+Node: TypeAlias = Compare | IsCheck | NotExists | And | Or | MatchAll
+Condition: TypeAlias = Compare | IsCheck | NotExists
 
 
 def conditions(node: Node) -> list[Condition]:
@@ -136,9 +158,3 @@ def conditions(node: Node) -> list[Condition]:
         return []
     return [node]
 
-
-def is_value_node(value: Any) -> bool:
-    """Strings and numbers are value nodes; bool is excluded although it subclasses int."""
-    return isinstance(value, str) or (
-        isinstance(value, int | float | Decimal) and not isinstance(value, bool)
-    )

@@ -17,9 +17,7 @@ term patterns) get a message that says what to write instead.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
-
-import re2
+from decimal import Decimal
 
 from trailwatchd.errors import PatternSyntaxError
 from trailwatchd.patterns.nodes import (
@@ -29,24 +27,40 @@ from trailwatchd.patterns.nodes import (
     Compare,
     Index,
     IsCheck,
+    IsKind,
     MatchAll,
     Node,
     NotExists,
     NumLit,
+    Op,
     Or,
     Prop,
     RegexLit,
     Selector,
     StrLit,
 )
-from trailwatchd.patterns.regex import check_regex, compile_regex, translate
+from trailwatchd.patterns.regex import RegexSyntaxError, translate
 
 MAX_PATTERN_CHARS = 1024  # PutMetricFilter filterPattern: 0-1024 characters
 MAX_REGEXES = 2  # regexes per JSON pattern (AWS regex syntax page)
 MAX_WILDCARD_SELECTORS = 3  # wildcard selectors per compound pattern
-NUMBER_RE = re.compile(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?")
+# NUMBER of [D-2018]: optional sign, digits, optional fraction, optional "e" exponent (lower case in
+# every AWS example and in the grammar). ASCII digits only.
+NUMBER_RE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?")
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 _BARE_RE = re.compile(r"[A-Za-z0-9_.*+-]+")
+_WORD_RE = re.compile(r"[A-Za-z]+")
+_INDEX_RE = re.compile(r"\[([0-9]+)\]")
+_IS_KINDS: dict[str, IsKind] = {"NULL": "NULL", "TRUE": "TRUE", "FALSE": "FALSE"}
+# Longest first, so "<=" is not read as "<" followed by "=".
+_OPERATORS: tuple[tuple[str, Op], ...] = (
+    ("!=", "!="),
+    ("<=", "<="),
+    (">=", ">="),
+    ("=", "="),
+    ("<", "<"),
+    (">", ">"),
+)
 _WS = " \t\r\n"
 
 
@@ -72,7 +86,7 @@ class _Parser:
         return self.pos >= len(self.text)
 
     def word(self) -> str:
-        m = re.compile(r"[A-Za-z]+").match(self.text, self.pos)
+        m = _WORD_RE.match(self.text, self.pos)
         return m.group(0) if m else ""
 
     # -- grammar ------------------------------------------------------------------------------------
@@ -93,10 +107,16 @@ class _Parser:
                 "space-delimited patterns ([...]) are not supported: CloudTrail records are JSON, "
                 'write a JSON pattern such as { $.eventName = "..." }'
             )
+        if ch == "%":
+            raise self.error(
+                "standalone %regex% patterns over the raw message are not supported (JSON patterns only "
+                "in trailwatchd v1); apply the regex to a field: { $.eventName = %^Delete% }"
+            )
         if ch != "{":
             raise self.error(
-                "only JSON patterns ({ ... }) are supported; term and standalone %regex% patterns "
-                "match raw text, which CloudTrail's undocumented serialization makes unreliable"
+                "unstructured term patterns are not supported (JSON patterns only in trailwatchd v1): "
+                "they match the raw text, which depends on CloudTrail's undocumented serialization; "
+                'write a JSON pattern such as { $.eventName = "ConsoleLogin" }'
             )
         self.pos += 1
         self.ws()
@@ -117,6 +137,8 @@ class _Parser:
         return node
 
     def or_expr(self) -> Node:
+        self.ws()
+        at = self.pos
         children = [self.and_expr()]
         while True:
             self.ws()
@@ -124,9 +146,11 @@ class _Parser:
                 break
             self.pos += 2
             children.append(self.and_expr())
-        return children[0] if len(children) == 1 else Or(tuple(children))
+        return children[0] if len(children) == 1 else Or(_flatten(children, Or), at)
 
     def and_expr(self) -> Node:
+        self.ws()
+        at = self.pos
         children = [self.primary()]
         while True:
             self.ws()
@@ -134,7 +158,7 @@ class _Parser:
                 break
             self.pos += 2
             children.append(self.primary())
-        return children[0] if len(children) == 1 else And(tuple(children))
+        return children[0] if len(children) == 1 else And(_flatten(children, And), at)
 
     def primary(self) -> Node:
         self.ws()
@@ -160,11 +184,11 @@ class _Parser:
         sel = self.selector()
         self.ws()
         op_at = self.pos
-        for op in ("!=", "<=", ">=", "==", "=", "<", ">"):
-            if self.peek(op):
-                if op == "==":
-                    raise self.error("'==' is not an operator in filter patterns; use '='")
-                self.pos += len(op)
+        if self.peek("=="):
+            raise self.error("'==' is not an operator in filter patterns; use '='")
+        for text, op in _OPERATORS:
+            if self.peek(text):
+                self.pos += len(text)
                 return self.comparison(sel, op, at)
         w = self.word()
         if w == "IS":
@@ -172,11 +196,13 @@ class _Parser:
             self.ws()
             kw_at = self.pos
             kw = self.word()
-            if kw in ("NULL", "TRUE", "FALSE"):
+            if kw in _IS_KINDS:
                 self.pos += len(kw)
-                return IsCheck(sel, kw, at)
+                return IsCheck(sel, _IS_KINDS[kw], at)
             if kw == "NOT":
                 raise self.error("IS NOT is not supported by CloudWatch; use != or NOT EXISTS", kw_at)
+            if kw.upper() in ("NULL", "TRUE", "FALSE"):
+                raise self.error(f"keywords are upper case: write IS {kw.upper()}", kw_at)
             raise self.error("expected NULL, TRUE or FALSE after IS", kw_at)
         if w == "NOT":
             self.pos += 3
@@ -190,6 +216,8 @@ class _Parser:
                 raise self.error(
                     "NOT IN is not part of the filter-pattern language; combine conditions with ||", op_at
                 )
+            if kw.upper() == "EXISTS":
+                raise self.error("keywords are upper case: write NOT EXISTS", kw_at)
             raise self.error("expected EXISTS after NOT", kw_at)
         if w == "EXISTS":
             raise self.error(
@@ -202,11 +230,9 @@ class _Parser:
             )
         if w.upper() in ("IS", "NOT", "EXISTS", "IN") and w:
             raise self.error(f"keywords are upper case: write {w.upper()}", op_at)
-        if self.peek("%") or self.peek('"'):
-            raise self.error("expected an operator (=, !=, <, >, <=, >=, IS, NOT EXISTS) after the selector")
         raise self.error("expected an operator (=, !=, <, >, <=, >=, IS, NOT EXISTS) after the selector")
 
-    def comparison(self, sel: Selector, op: str, at: int) -> Node:
+    def comparison(self, sel: Selector, op: Op, at: int) -> Node:
         self.ws()
         value_at = self.pos
         value = self.value()
@@ -225,14 +251,18 @@ class _Parser:
             raise self.error(f"property selectors start with '$.'{hint}")
         self.pos += 1
         steps: list[Prop | Index | AnyIndex | AnyProp] = []
+        wild_at: list[int] = []  # offsets of the '*' of each wildcard step
         while not self.at_end():
             if self.peek(".['"):
-                end = self.text.find("']", self.pos + 3)
-                if end < 0:
-                    raise self.error("unterminated bracket key: expected ']' after the quoted name")
+                end = self.text.find("'", self.pos + 3)
+                if end < 0 or not self.text.startswith("']", end):
+                    raise self.error(
+                        "unterminated bracket key: write $.['name'] (the name cannot contain a single quote)"
+                    )
                 steps.append(Prop(self.text[self.pos + 3 : end]))
                 self.pos = end + 2
             elif self.peek(".*"):
+                wild_at.append(self.pos + 1)
                 steps.append(AnyProp())
                 self.pos += 2
             elif self.peek("."):
@@ -246,10 +276,11 @@ class _Parser:
                 steps.append(Prop(m.group(0)))
                 self.pos = m.end()
             elif self.peek("[*]"):
+                wild_at.append(self.pos + 1)
                 steps.append(AnyIndex())
                 self.pos += 3
             elif self.peek("["):
-                m = re.compile(r"\[(\d+)\]").match(self.text, self.pos)
+                m = _INDEX_RE.match(self.text, self.pos)
                 if not m:
                     raise self.error("array index must be a non-negative integer or *, as in [0] or [*]")
                 steps.append(Index(int(m.group(1))))
@@ -258,10 +289,9 @@ class _Parser:
                 break
         if not steps:
             raise self.error("a selector needs at least one property after '$', as in $.eventName", start)
-        wild = sum(isinstance(s, AnyIndex | AnyProp) for s in steps)
-        if wild > 1:
-            raise self.error("only one wildcard ([*] or .*) is allowed per selector", start)
-        if wild:
+        if len(wild_at) > 1:
+            raise self.error("only one wildcard ([*] or .*) is allowed per selector", wild_at[1])
+        if wild_at:
             self.wild_selectors += 1
             if self.wild_selectors > MAX_WILDCARD_SELECTORS:
                 raise self.error(
@@ -293,11 +323,8 @@ class _Parser:
             raise self.error(f'character {self.text[self.pos]!r} must be inside a double-quoted value: "..."')
         word = m.group(0)
         if NUMBER_RE.fullmatch(word):
-            try:
-                return NumLit(Decimal(word), word)
-            except InvalidOperation:  # pragma: no cover - NUMBER_RE only admits valid decimals
-                raise self.error("invalid number", m.start()) from None
-        return StrLit(word)
+            return NumLit(Decimal(word), word)
+        return StrLit(word, quoted=False)
 
     def quoted(self) -> StrLit:
         start = self.pos
@@ -315,7 +342,7 @@ class _Parser:
                 continue
             if ch == '"':
                 self.pos += 1
-                return StrLit("".join(out))
+                return StrLit("".join(out), quoted=True)
             out.append(ch)
             self.pos += 1
 
@@ -332,21 +359,26 @@ class _Parser:
         else:
             raise self.error("unterminated regular expression: missing closing '%'", start)
         body = self.text[start + 1 : i]
-        if not body:
-            raise self.error("empty regular expression", start)
-        problem = check_regex(body)
-        if problem is not None:
-            raise self.error(problem[1], start + 1 + problem[0])
-        translated = translate(body)
         try:
-            compile_regex(translated)
-        except re2.error as exc:
-            raise self.error(f"invalid regular expression: {exc}", start + 1) from None
+            translated = translate(body)
+        except RegexSyntaxError as exc:
+            raise self.error(exc.reason, start + 1 + exc.offset) from None
         self.regexes += 1
         if self.regexes > MAX_REGEXES:
             raise self.error(f"at most {MAX_REGEXES} regular expressions are allowed per pattern", start)
         self.pos = i + 1
         return RegexLit(body, translated)
+
+
+def _flatten(children: list[Node], kind: type[And] | type[Or]) -> tuple[Node, ...]:
+    """Merge parenthesised groups of the same operator: ``(a && b) && c`` is ``a && b && c``."""
+    out: list[Node] = []
+    for child in children:
+        if isinstance(child, kind):
+            out.extend(child.children)
+        else:
+            out.append(child)
+    return tuple(out)
 
 
 def parse_pattern(text: str) -> Node:
