@@ -96,10 +96,11 @@ class StateStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # also after a failed COMMIT (I/O error): never leave one open
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
         finally:
             if durable:
                 conn.execute("PRAGMA synchronous = NORMAL")
