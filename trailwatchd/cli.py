@@ -12,49 +12,15 @@ import argparse
 import asyncio
 import csv
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, TextIO
-
-import msgspec
 
 from trailwatchd import __version__
 from trailwatchd.config import load_config
 from trailwatchd.decode import RecordDecoder, iter_records
 from trailwatchd.errors import ConfigError, DecodeError, PatternSyntaxError
 from trailwatchd.patterns import compile_pattern, lint_pattern
-
-REPO_RULES = Path(__file__).resolve().parent.parent / "config" / "rules"
-DEFAULT_PACKS = ("cis-aws-foundations-1.2", "cloudtrail-essentials")
-_json = msgspec.json.Encoder(decimal_format="number")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON with Decimal numbers kept as numbers."""
-    return _json.encode(value).decode()
-
-
-INPUT_SUFFIXES = (".json", ".json.gz", ".jsonl", ".ndjson", ".gz")
-
-
-def iter_input_files(paths: Sequence[str]) -> Iterator[Path]:
-    """Files named, and the JSON / gzip files below named directories (sorted, hidden ones skipped).
-
-    Inside a directory only CloudTrail-looking names are read, so a LICENSE or README next to the logs
-    is not reported as a broken log file; a file named explicitly is always read.
-    """
-    for name in paths:
-        p = Path(name)
-        if p.is_dir():
-            for child in sorted(p.rglob("*")):
-                if (
-                    child.is_file()
-                    and child.name.lower().endswith(INPUT_SUFFIXES)
-                    and not any(part.startswith(".") for part in child.relative_to(p).parts)
-                ):
-                    yield child
-        else:
-            yield p
+from trailwatchd.scan import default_rule_paths, dumps, iter_input_files
 
 
 def get_field(event: Any, dotted: str) -> Any:
@@ -151,10 +117,6 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not warnings:
         print("no known pitfalls", file=out)
     return 1 if warnings else 0
-
-
-def default_rule_paths() -> list[str]:
-    return [str(REPO_RULES / pack) for pack in DEFAULT_PACKS]
 
 
 def cmd_test_rules(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -9,12 +9,52 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
+
+import msgspec
 
 from trailwatchd.decode import DecodeLimits, KeyKind, classify_key
 from trailwatchd.engine import Snapshot, evaluate_object
 from trailwatchd.errors import DecodeError
 from trailwatchd.rules import RuleLoadError, RuleSet
+
+REPO_RULES = Path(__file__).resolve().parent.parent / "config" / "rules"
+DEFAULT_PACKS = ("cis-aws-foundations-1.2", "cloudtrail-essentials")
+_json = msgspec.json.Encoder(decimal_format="number")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON with Decimal numbers kept as numbers."""
+    return _json.encode(value).decode()
+
+
+INPUT_SUFFIXES = (".json", ".json.gz", ".jsonl", ".ndjson", ".gz")
+
+
+def iter_input_files(paths: Sequence[str]) -> Iterator[Path]:
+    """Files named, and the JSON / gzip files below named directories (sorted, hidden ones skipped).
+
+    Inside a directory only CloudTrail-looking names are read, so a LICENSE or README next to the logs
+    is not reported as a broken log file; a file named explicitly is always read.
+    """
+    for name in paths:
+        p = Path(name)
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                if (
+                    child.is_file()
+                    and child.name.lower().endswith(INPUT_SUFFIXES)
+                    and not any(part.startswith(".") for part in child.relative_to(p).parts)
+                ):
+                    yield child
+        else:
+            yield p
+
+
+def default_rule_paths() -> list[str]:
+    return [str(REPO_RULES / pack) for pack in DEFAULT_PACKS]
 
 
 def _progress(total: int, mode: str, err: TextIO) -> Any:
@@ -28,8 +68,6 @@ def _progress(total: int, mode: str, err: TextIO) -> Any:
 
 def run_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Evaluate every file; print per-rule counts and metric sums (text or JSON)."""
-    from trailwatchd.cli import default_rule_paths, dumps, iter_input_files
-
     try:
         ruleset = RuleSet.load(args.rules or default_rule_paths())
     except RuleLoadError as exc:
