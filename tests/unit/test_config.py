@@ -33,8 +33,11 @@ def test_example_configs_are_valid(repo_root: Path, name: str) -> None:
         ({"daemon": {"graceful_shutdown_secs": "x"}}, "daemon.graceful_shutdown_secs", "Expected `float`"),
         ({"sources": {"a": {"type": "sqs"}}}, "sources.a", "missing required field `queue_url`"),
         ({"sources": {"a": {"type": "sqz", "queue_url": "u"}}}, "sources.a.type", "directory, s3, sqs"),
-        ({"sources": {"a": {"type": "sqs", "queue_url": "u", "max_messages": 11}}}, "sources.a.max_messages",
-         "<= 10"),
+        (
+            {"sources": {"a": {"type": "sqs", "queue_url": "u", "max_messages": 11}}},
+            "sources.a.max_messages",
+            "<= 10",
+        ),
         ({"sources": {"bad id": {"type": "directory", "path": "x"}}}, "sources.bad id", "ids are"),
         ({"sinks": {"s": {"type": "sns"}}}, "sinks.s", "topic_arn"),
         ({"rules": {"default_sinks": ["nope"]}}, "rules.default_sinks[0]", "'nope'"),
@@ -62,8 +65,10 @@ def test_defaults_fill_in() -> None:
 
 def test_env_overrides_aws() -> None:
     """TRAILWATCHD_AWS_* variables override [aws] so containers need no file edits."""
-    config = parse_config({**BASE, "aws": {"region": "eu-west-1"}},
-                          env={"TRAILWATCHD_AWS_REGION": "us-east-2", "TRAILWATCHD_AWS_ENDPOINT_URL": "http://x"})
+    config = parse_config(
+        {**BASE, "aws": {"region": "eu-west-1"}},
+        env={"TRAILWATCHD_AWS_REGION": "us-east-2", "TRAILWATCHD_AWS_ENDPOINT_URL": "http://x"},
+    )
     assert (config.aws.region, config.aws.endpoint_url) == ("us-east-2", "http://x")
 
 
