@@ -13,9 +13,7 @@ generated evaluator), ``lint`` (valid but probably wrong patterns).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from trailwatchd.errors import PatternSyntaxError
 from trailwatchd.patterns.compiler import Matcher, compile_ast
@@ -30,8 +28,10 @@ from trailwatchd.patterns.nodes import (
     MatchAll,
     Node,
     NotExists,
+    NumLit,
     Or,
     Prop,
+    RegexLit,
     Selector,
     Step,
     StrLit,
@@ -67,11 +67,6 @@ def compile_pattern(text: str) -> CompiledPattern:
     return CompiledPattern(text, ast, fn, source, selectors, fields)
 
 
-def matches(pattern: CompiledPattern, event: Mapping[str, Any]) -> bool:
-    """Functional spelling of ``pattern.matches(event)``."""
-    return pattern.matches(event)
-
-
 def lint_pattern(pattern: str | CompiledPattern) -> list[LintWarning]:
     """Known pitfalls of a pattern (see :mod:`trailwatchd.patterns.lint`)."""
     ast = pattern.ast if isinstance(pattern, CompiledPattern) else parse_pattern(pattern)
@@ -82,7 +77,10 @@ def required_values(ast: Node, selector: Selector) -> frozenset[str] | None:
     """Exact strings the field at ``selector`` must equal for the pattern to match, or None if unconstrained.
 
     The rule engine indexes rules by ``$.eventName`` with this, so an event only meets the rules that
-    could match it.
+    could match it. Only ``selector = "Lit"`` (quoted, or a bare word that is not a number, without ``*``)
+    on exactly ``selector`` constrains; AND intersects constrained children, OR unions them and is
+    unconstrained if any child is. An empty set means the pattern can never match. The values are
+    compared with the field's text (a number node's lexeme), like the evaluators do.
     """
     if isinstance(ast, Compare):
         if (
@@ -112,19 +110,26 @@ def required_values(ast: Node, selector: Selector) -> frozenset[str] | None:
 
 
 __all__ = [
+    "And",
     "AnyIndex",
     "AnyProp",
+    "Compare",
     "CompiledPattern",
     "Index",
     "IsCheck",
     "LintWarning",
     "MatchAll",
+    "Matcher",
     "Node",
     "NotExists",
+    "NumLit",
+    "Or",
     "PatternSyntaxError",
     "Prop",
+    "RegexLit",
     "Selector",
     "Step",
+    "StrLit",
     "compile_pattern",
     "lint_pattern",
     "loads_event",
