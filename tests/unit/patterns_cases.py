@@ -642,4 +642,6 @@ REJECTIONS: list[tuple[str, str, str, int]] = [
     ("rej-is-other", "{ $.a IS MAYBE }", "expected NULL, TRUE or FALSE", 10),
     ("rej-no-operator", '{ $.a "x" }', "expected an operator", 7),
     ("rej-selector-char", "{ $.a@b = 1 }", "bracket notation", 6),
+    ("rej-bracket-without-dot", "{ $.a['b'] = 1 }", "need a dot", 6),
+    ("rej-nesting", "{" + "(" * 101 + "$.a=1" + ")" * 101 + "}", "nested more than 100 deep", 102),
 ]

@@ -251,6 +251,8 @@ def test_loads_event_representation() -> None:
         ("{ $.v = 100 }", Decimal("1E+2"), True),
         ('{ $.v = "1E+2" }', Decimal("1E+2"), True),
         ("{ $.v = 12345678901234567890123 }", 12345678901234567890123, True),
+        ("{ $.v < 1e999999999 }", 10**100, True),
+        ("{ $.v > 1e-999999999 }", 0, False),
         ("{ $.v = %^a.b$% }", "a\ud800b", True),
         ("{ $.v = %^a.b$% }", "a\nb", False),
         ("{ $.v = %b$% }", "ab\n", False),

@@ -171,8 +171,10 @@ class _Gen:
         if isinstance(lit, NumLit):
             k = self.const(lit.value)
             fast = k
-            if lit.value.is_finite() and lit.value == lit.value.to_integral_value():
-                fast = self.const(int(lit.value))  # int vs int is cheaper than int vs Decimal
+            # int vs int is cheaper than int vs Decimal. The exponent guard matters: `1e999999999` is a
+            # valid NUMBER, and int() of it would build a billion-digit integer.
+            if lit.value.adjusted() < 64 and lit.value == lit.value.to_integral_value():
+                fast = self.const(int(lit.value))
             if cond.op == "!=":
                 slow = f"_num_ne({var}, {k})"
             else:
