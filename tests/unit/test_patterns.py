@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast as pyast
+import pickle
+import subprocess
+import sys
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
@@ -182,6 +185,27 @@ def test_fields_and_selectors_of_cis_3_2() -> None:
     }
     assert (Prop("additionalEventData"), Prop("MFAUsed")) in p.selectors
     assert compile_pattern("").fields == frozenset()
+
+
+def test_compiled_pattern_pickles_by_text() -> None:
+    """A compiled pattern survives pickling (process-pool offload) and still matches."""
+    p = compile_pattern(CIS["3.4"])
+    clone = pickle.loads(pickle.dumps(p))
+    assert clone == p
+    assert clone.matches(record(eventSource="iam.amazonaws.com", eventName="PutRolePolicy"))
+
+
+def test_patterns_package_is_pure() -> None:
+    """Importing the pattern library loads no asyncio, no AWS code and no other trailwatchd layer."""
+    code = (
+        "import sys, trailwatchd.patterns, trailwatchd.patterns.reference\n"
+        "bad = [m for m in sys.modules if m in ('asyncio', 'botocore', 'aiobotocore') or "
+        "(m.startswith('trailwatchd.') and not m.startswith(('trailwatchd.patterns', 'trailwatchd.errors')))"
+        "]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_compiled_pattern_equality_and_hash() -> None:

@@ -13,6 +13,7 @@ generated evaluator), ``lint`` (valid but probably wrong patterns).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trailwatchd.errors import PatternSyntaxError
@@ -56,6 +57,10 @@ class CompiledPattern:
     source: str = field(repr=False, compare=False)
     selectors: frozenset[Selector] = field(repr=False, compare=False)
     fields: frozenset[str] = field(repr=False, compare=False)
+
+    def __reduce__(self) -> tuple[Callable[[str], CompiledPattern], tuple[str]]:
+        """Pickle as the text: the generated function cannot be pickled, so a process pool recompiles."""
+        return compile_pattern, (self.text,)
 
 
 def compile_pattern(text: str) -> CompiledPattern:
