@@ -49,10 +49,11 @@ _leaves = st.one_of(
     st.booleans(),
     st.integers(-3, 6),
     st.sampled_from([Decimal("5"), Decimal("0.5"), Decimal("-2.25"), Decimal("1E+2"), Decimal("1.50")]),
-    st.sampled_from([0.5, 2.0, -1.25]),
+    st.sampled_from([0.5, 2.0, -1.25, float("inf"), float("nan"), Decimal("NaN"), Decimal("-Infinity")]),
     st.text(alphabet=TEXT_ALPHABET, max_size=4),
     st.sampled_from(["a", "b"]),
     st.sampled_from(["5", "1.0", "-2", "1e3", "", "true", "null", "a*b", "5.50", " 5", "ab\n"]),
+    st.sampled_from(["\u00e9b", "a\ud800", "1_000", "\u0665"]),  # non-ASCII, surrogate, near-numbers
 )
 _json = st.recursive(
     _leaves,
