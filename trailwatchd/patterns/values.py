@@ -71,9 +71,7 @@ def could_be_number_text(lit: str) -> bool:
     """
     try:
         Decimal(lit)
-    except ArithmeticError:
-        return False
-    except ValueError:  # pragma: no cover - Decimal raises InvalidOperation (an ArithmeticError)
+    except ArithmeticError:  # decimal.InvalidOperation
         return False
     return True
 
