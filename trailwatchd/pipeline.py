@@ -1,0 +1,322 @@
+"""The pipeline: work items in, alerts delivered, objects acknowledged.
+
+::
+
+    sources --emit--> [intake queue] --> object workers --(one SQLite transaction)--> spool
+                                              |                                         |
+                                         mirror counters                      delivery loop per sink
+                                                                                        |
+                     ack.commit() <-- every alert of the item's objects delivered <-----+
+
+Why a durable spool sits between evaluation and the sinks: evaluation results (alerts and their dedupe
+keys) are committed in one transaction per object, so a crash either loses nothing (not committed: the
+object comes back and is evaluated again) or has the alerts on disk (committed: they are delivered after
+the restart and the redelivered object is recognised in the ledger and not evaluated again). Objects are
+acknowledged only when none of their alerts remains undelivered. Duplicates are possible only in the
+window between a sink accepting an alert and the spool recording it; SNS FIFO topics close even that
+with deterministic deduplication ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from trailwatchd.alerts import alert_dedupe_key, alert_from_bytes, alert_to_bytes, build_alert
+from trailwatchd.decode import DecodeLimits, KeyKind, classify_key
+from trailwatchd.engine import ObjectResult, Snapshot, evaluate_object, parse_event_time
+from trailwatchd.errors import DecodeError, FetchError, PermanentFetchError, TemporaryDeliveryError
+from trailwatchd.metrics import Metrics, MirrorCounters
+from trailwatchd.model import ObjectRef
+from trailwatchd.sinks.base import Sink
+from trailwatchd.sources.base import Source, WorkItem
+from trailwatchd.state import AsyncStateStore, NewAlert
+
+log = structlog.get_logger()
+
+RETRY_BASE_SECS = 1.0
+RETRY_CAP_SECS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """The daemon options the pipeline needs, kept apart from the config types for tests."""
+
+    default_sinks: tuple[str, ...]
+    dedupe_ttl_secs: float = 7 * 86400.0
+    max_object_bytes: int = 256 * 1024 * 1024
+    max_event_bytes: int = 262_144
+    workers: int = 4
+    """Concurrent work items (I/O overlap); CPU-bound evaluation runs in threads."""
+
+
+class _Release(Exception):
+    """Give a work item back to its source (temporary or permanent)."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+def retry_delay(attempts: int, *, rand: Callable[[], float] = random.random) -> float:
+    """Capped exponential backoff with full jitter for a spool entry's next attempt."""
+    return float(rand() * min(RETRY_CAP_SECS, RETRY_BASE_SECS * (2 ** min(attempts, 16))))
+
+
+def ledger_key(ref: ObjectRef) -> str:
+    """Identity of an object in the ledger: its URI plus its version (etag, or size for local files)."""
+    version = ref.etag or (f"{ref.size}:{ref.last_modified}" if ref.size is not None else "")
+    return f"{ref.uri}#{version}" if version else ref.uri
+
+
+class Pipeline:
+    """Runs work items from sources to acknowledged, alerts through the spool to the sinks."""
+
+    def __init__(
+        self,
+        *,
+        snapshot: Callable[[], Snapshot],
+        sources: Mapping[str, Source],
+        sinks: Mapping[str, Sink],
+        state: AsyncStateStore,
+        metrics: Metrics,
+        mirrors: MirrorCounters,
+        settings: PipelineSettings,
+        queue_size: int = 64,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._snapshot = snapshot
+        self.sources = dict(sources)
+        self.sinks = dict(sinks)
+        self.state = state
+        self.metrics = metrics
+        self.mirrors = mirrors
+        self.settings = settings
+        self.clock = clock
+        self.intake: asyncio.Queue[WorkItem] = asyncio.Queue(maxsize=queue_size)
+        self._delivered = asyncio.Condition()
+        self._wake = {sink_id: asyncio.Event() for sink_id in self.sinks}
+        self._in_flight = 0
+        self._newest_event = 0.0
+        self.limits = DecodeLimits(max_event_bytes=settings.max_event_bytes)
+
+    # -- intake -----------------------------------------------------------------------------------
+    async def emit(self, item: WorkItem) -> None:
+        """The sources' intake; blocks while the queue is full (back-pressure)."""
+        item.received_at = asyncio.get_running_loop().time()
+        self.metrics.in_flight.labels(item.source_id).inc()
+        await self.intake.put(item)
+        self.metrics.queue_depth.labels("intake").set(self.intake.qsize())
+
+    @property
+    def idle(self) -> bool:
+        """No queued or in-flight work item."""
+        return self.intake.empty() and self._in_flight == 0
+
+    async def worker(self) -> None:
+        """Take work items off the intake queue forever (cancelled at shutdown)."""
+        while True:
+            item = await self.intake.get()
+            self.metrics.queue_depth.labels("intake").set(self.intake.qsize())
+            self._in_flight += 1
+            try:
+                await self.process(item)
+            finally:
+                self._in_flight -= 1
+                self.metrics.in_flight.labels(item.source_id).dec()
+                self.intake.task_done()
+
+    # -- one work item ----------------------------------------------------------------------------
+    async def process(self, item: WorkItem) -> None:
+        """Evaluate every object of the item, wait for its alerts, then acknowledge it."""
+        source = self.sources[item.source_id]
+        bound = log.bind(source_id=item.source_id, item=item.label)
+        keys: list[tuple[str, str]] = []
+        try:
+            for ref in item.objects:
+                key = ledger_key(ref)
+                if await self._process_object(source, ref, key, bound):
+                    keys.append((ref.source_id, key))
+            await self._wait_delivered(keys)
+        except _Release as rel:
+            await item.ack.release(rel.reason, permanent=rel.permanent)
+            bound.warning("work_item_released", reason=rel.reason, permanent=rel.permanent)
+            return
+        await item.ack.commit()
+        now = self.clock()
+        for source_id, key in keys:
+            await self.state.mark_done(source_id, key, now=now)
+
+    async def _process_object(
+        self, source: Source, ref: ObjectRef, key: str, bound: structlog.typing.FilteringBoundLogger
+    ) -> bool:
+        """Evaluate one object unless the ledger has it; return True when it has ledger entries."""
+        status = await self.state.object_status(ref.source_id, key)
+        if status in ("evaluated", "done"):
+            self.metrics.objects.labels(ref.source_id, "duplicate").inc()
+            bound.info("object_already_evaluated", object_key=ref.key, status=status)
+            return status == "evaluated"
+        if ref.inline is None and classify_key(ref.key).kind in (KeyKind.DIGEST, KeyKind.INSIGHT):
+            self.metrics.objects.labels(ref.source_id, "skipped").inc()
+            bound.info("object_skipped", object_key=ref.key, reason="digest or insight file")
+            return False
+        data: bytes | None = None
+        if ref.inline is None:
+            try:
+                data = await source.fetch(ref, self.settings.max_object_bytes)
+            except FetchError as err:
+                self.metrics.errors.labels("fetch", err.code).inc()
+                self.metrics.objects.labels(ref.source_id, "fetch_error").inc()
+                if isinstance(err, PermanentFetchError) and err.code == "not_found":
+                    # Deleted before we read it: retrying cannot succeed (redpanda-data/connect PR#3221).
+                    bound.warning("object_vanished", object_key=ref.key, error=str(err))
+                    return False
+                bound.error("object_fetch_failed", object_key=ref.key, error=str(err), code=err.code)
+                raise _Release(str(err), permanent=isinstance(err, PermanentFetchError)) from err
+            self.metrics.bytes_read.labels(ref.source_id).inc(len(data))
+        snap = self._snapshot()  # one rule-set snapshot per object: a reload never splits an object
+        try:
+            result = await asyncio.to_thread(
+                evaluate_object, snap, name=ref.uri, data=data, inline=ref.inline, limits=self.limits
+            )
+        except DecodeError as err:
+            self.metrics.errors.labels("decode", "malformed").inc()
+            self.metrics.objects.labels(ref.source_id, "decode_error").inc()
+            bound.error("object_decode_failed", object_key=ref.key, error=err.reason)
+            raise _Release(str(err), permanent=True) from err
+        await self._record(ref, key, snap, result)
+        bound.info(
+            "object_processed",
+            object_key=ref.key,
+            events=result.events,
+            matches=len(result.matches),
+            skipped_oversize=result.stats.skipped_oversize,
+        )
+        return True
+
+    async def _record(self, ref: ObjectRef, key: str, snap: Snapshot, result: ObjectResult) -> None:
+        """Commit the object's alerts durably, then count it."""
+        now = self.clock()
+        alerts: list[NewAlert] = []
+        for rule_id, event in result.matches:
+            rule = snap.ruleset.get(rule_id)
+            sinks = tuple(rule.sinks) or self.settings.default_sinks
+            alert = build_alert(
+                rule_id=rule.id,
+                title=rule.title,
+                severity=rule.severity,
+                description=rule.description,
+                tags=tuple(rule.tags),
+                sinks=sinks,
+                event=event,
+                object_uri=ref.uri,
+                matched_at=now,
+            )
+            alerts.append(NewAlert(alert_dedupe_key(rule.id, alert.event_id), alert_to_bytes(alert), sinks))
+        inserted = await self.state.record_evaluation(
+            ref.source_id,
+            key,
+            alerts,
+            now=now,
+            ttl_secs=self.settings.dedupe_ttl_secs,
+            events=result.events,
+            matches=len(result.matches),
+        )
+        source_id = ref.source_id
+        self.metrics.objects.labels(source_id, "ok").inc()
+        self.metrics.events.labels(source_id).inc(result.events)
+        if result.stats.skipped_oversize:
+            self.metrics.events_skipped.labels(source_id, "oversize").inc(result.stats.skipped_oversize)
+        for rule_id, _ in result.matches:
+            self.metrics.rule_matches.labels(rule_id).inc()
+        for _, point in result.datapoints:
+            self.mirrors.inc(point.namespace, point.name, point.value, point.dimensions)
+        for rule_id, n in result.extraction_failures.items():
+            self.metrics.extraction_failures.labels(rule_id).inc(n)
+        newest = result.newest_event_epoch()
+        if newest is not None and newest > self._newest_event:
+            self._newest_event = newest
+            self.metrics.newest_event.set(newest)
+        fresh = {e.dedupe_key for e in inserted}
+        for new in alerts:
+            if new.dedupe_key not in fresh:
+                for sink_id in new.sink_ids:
+                    self.metrics.alerts.labels(sink_id, "deduplicated").inc()
+        for sink_id in {e.sink_id for e in inserted}:
+            if sink_id in self._wake:
+                self._wake[sink_id].set()
+        self.metrics.spool_depth.set(await self.state.spool_depth())
+
+    async def _wait_delivered(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Block until no alert of these objects waits in the spool."""
+        async with self._delivered:
+            for source_id, key in keys:
+                while await self.state.undelivered_count(source_id, key) > 0:
+                    await self._delivered.wait()
+
+    # -- delivery ---------------------------------------------------------------------------------
+    async def deliver_loop(self, sink_id: str, *, batch: int = 10, idle_secs: float = 1.0) -> None:
+        """Deliver due spool entries of one sink forever (cancelled at shutdown)."""
+        sink = self.sinks[sink_id]
+        wake = self._wake[sink_id]
+        while True:
+            now = self.clock()
+            entries = await self.state.due(now=now, limit=batch, sink_id=sink_id)
+            if not entries:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=idle_secs)
+                continue
+            alerts = [alert_from_bytes(e.payload) for e in entries]
+            results = await sink.deliver(alerts)
+            delivered: list[str] = []
+            for entry, alert, err in zip(entries, alerts, results, strict=True):
+                if err is None:
+                    delivered.append(entry.id)
+                    self.metrics.alerts.labels(sink_id, "published").inc()
+                    self._observe_delay(alert.body, now)
+                elif isinstance(err, TemporaryDeliveryError):
+                    self.metrics.alerts.labels(sink_id, "retried").inc()
+                    self.metrics.errors.labels("deliver", err.code).inc()
+                    await self.state.mark_retry(
+                        entry.id, next_attempt_at=now + retry_delay(entry.attempts), error=str(err)
+                    )
+                    log.warning(
+                        "alert_delivery_retried",
+                        sink_id=sink_id,
+                        rule_id=alert.rule_id,
+                        event_id=alert.event_id,
+                        attempts=entry.attempts + 1,
+                        error=str(err),
+                    )
+                else:
+                    self.metrics.alerts.labels(sink_id, "rejected").inc()
+                    self.metrics.errors.labels("deliver", err.code).inc()
+                    await self.state.mark_rejected(entry.id, error=str(err), now=now)
+                    log.error(
+                        "alert_delivery_rejected",
+                        sink_id=sink_id,
+                        rule_id=alert.rule_id,
+                        event_id=alert.event_id,
+                        error=str(err),
+                    )
+            if delivered:
+                await self.state.mark_delivered(delivered, now=now)
+            self.metrics.spool_depth.set(await self.state.spool_depth())
+            async with self._delivered:
+                self._delivered.notify_all()
+            if len(delivered) < len(entries):
+                await asyncio.sleep(0)  # let other sinks run; failed entries wait for their retry time
+
+    def _observe_delay(self, body: Mapping[str, object], now: float) -> None:
+        when = body.get("when")
+        event_time = parse_event_time(when.get("event_time") if isinstance(when, Mapping) else None)
+        if event_time is not None:
+            self.metrics.delay.labels("event_time").observe(max(0.0, now - event_time))
