@@ -1,0 +1,19 @@
+"""Sources: where CloudTrail files come from. ``SOURCES`` maps a config ``type`` to its class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trailwatchd.config import DirectorySourceConfig, SourceConfig
+from trailwatchd.sources.base import Source
+from trailwatchd.sources.directory import DirectorySource
+from trailwatchd.state import AsyncStateStore
+
+SOURCES: dict[str, type] = {"directory": DirectorySource}
+
+
+def build_source(source_id: str, config: SourceConfig, *, clients: Any, state: AsyncStateStore) -> Source:
+    """Instantiate the source a config table describes."""
+    if isinstance(config, DirectorySourceConfig):
+        return DirectorySource(source_id, config, state)
+    raise NotImplementedError(f"source type of {source_id!r} is not available in this build")
