@@ -218,7 +218,11 @@ def _pieces(data: bytes | bytearray | memoryview | IO[bytes], st: DecodeStats) -
 
 def _inflate(name: str, pieces: Iterator[bytes], lim: DecodeLimits, st: DecodeStats) -> Iterator[bytes]:
     """Stored bytes -> text chunks: gunzip when the magic says gzip, cap the size, check UTF-8."""
-    first = next(pieces, b"")
+    first = b""
+    for piece in pieces:  # the magic needs two bytes, whatever the reader returns
+        first += piece
+        if len(first) >= len(GZIP_MAGIC):
+            break
     if not first:
         raise DecodeError(name, "empty object (0 bytes)")
     gz = first.startswith(GZIP_MAGIC)
@@ -360,7 +364,7 @@ def _invalid(exc: Exception, offset: int) -> str:
     m = _BYTE.search(text)
     if m is None:
         return f"invalid JSON in the record at byte {offset}: {text}"
-    return f"invalid JSON at byte {offset + int(m.group(1))}: {text[: m.start()].rstrip()}"
+    return f"invalid JSON near byte {offset + int(m.group(1))}: {text[: m.start()].rstrip()}"
 
 
 class _Job:
@@ -484,14 +488,16 @@ class _Job:
         """Anything not in CloudTrail's layout, decoded whole under ``max_document_bytes``."""
         parts, size = [head], len(head)
         for chunk in chunks:
-            size += len(chunk)
             if size > self.lim.max_document_bytes:
-                raise DecodeError(
-                    self.name,
-                    f"not in CloudTrail's file layout and larger than max_document_bytes "
-                    f"({self.lim.max_document_bytes}), so it cannot be decoded in one piece",
-                )
+                break
             parts.append(chunk)
+            size += len(chunk)
+        if size > self.lim.max_document_bytes:
+            raise DecodeError(
+                self.name,
+                f"not in CloudTrail's file layout and larger than max_document_bytes "
+                f"({self.lim.max_document_bytes}), so it cannot be decoded in one piece",
+            )
         doc = b"".join(parts).removeprefix(codecs.BOM_UTF8).strip()
         del parts
         try:

@@ -97,8 +97,10 @@ class _TypeBuilder:
 
     def object_type(self, node: _Node, path: str) -> Any:
         """The object member of a node's union (or the root type)."""
-        if node.any_prop is not None:
-            every = node.any_prop
+        # msgspec 0.22 mis-matches non-ASCII TypedDict keys (a key "ü" never matches and an empty JSON
+        # key matches it instead); a dict of the merged type is exact for those (tests pin both).
+        if node.any_prop is not None or not all(name.isascii() for name in node.props):
+            every = node.any_prop or _Node()
             for child in node.props.values():
                 every = every.merged(child)
             return dict[str, self.node_type(every, f"{path}.*")]  # type: ignore[misc]
@@ -132,8 +134,8 @@ def restrict(value: Any, node: _Node) -> Any:
     if node.whole:
         return value
     if isinstance(value, dict):
-        if node.any_prop is not None:
-            every = node.any_prop
+        if node.any_prop is not None or not all(name.isascii() for name in node.props):
+            every = node.any_prop or _Node()
             for child in node.props.values():
                 every = every.merged(child)
             return {k: restrict(v, every) for k, v in value.items()}
