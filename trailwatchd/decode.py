@@ -31,18 +31,11 @@ import msgspec
 from isal import igzip_lib
 
 from trailwatchd.errors import DecodeError
-from trailwatchd.projection import RecordDecoder, split_values
+from trailwatchd.projection import RecordDecoder, describe_error, is_json_object, split_values
 
-__all__ = [
-    "DecodeLimits",
-    "DecodeStats",
-    "KeyInfo",
-    "KeyKind",
-    "RecordDecoder",
-    "classify_key",
-    "iter_event_file",
-    "iter_records",
-    "load_events",
+__all__ = [  # noqa: RUF022 - grouped by topic: keys, limits and counters, record decoding
+    "KeyInfo", "KeyKind", "classify_key", "DecodeLimits", "DecodeStats",
+    "RecordDecoder", "iter_event_file", "iter_records", "load_events",
 ]
 
 Records = Iterator[tuple[dict[str, Any], bytes]]
@@ -98,11 +91,8 @@ _LAYOUT = re.compile(
     r"(?P<kind>CloudTrail|CloudTrail-Digest|CloudTrail-Insight)/(?P<region>[a-z0-9-]+)/"
     r"\d{4}/\d{2}/\d{2}/(?P<file>[^/]+)\Z"
 )
-_FOLDERS = {
-    "CloudTrail": KeyKind.LOG,
-    "CloudTrail-Digest": KeyKind.DIGEST,
-    "CloudTrail-Insight": KeyKind.INSIGHT,
-}
+_FOLDERS = {"CloudTrail": KeyKind.LOG, "CloudTrail-Digest": KeyKind.DIGEST,
+            "CloudTrail-Insight": KeyKind.INSIGHT}
 _GZ = r"\.json(?:\.gz)?\Z"
 _NAMES = {  # digests first: a trail name may contain anything, the other two patterns are stricter
     KeyKind.DIGEST: re.compile(
@@ -122,39 +112,37 @@ _NAMES = {  # digests first: a trail name may contain anything, the other two pa
 def classify_key(key: str) -> KeyInfo:
     """Recognise CloudTrail's key layout, so digest and Insight files are routed by key, not content.
 
-    The ``AWSLogs/`` folder layout (with or without an organization id) decides; a bare file name in
-    CloudTrail's naming (a downloaded copy) is recognised too. Anything else is ``OTHER``.
+    The ``AWSLogs/`` folder layout (with or without an organization id) decides, unless the file name
+    says digest or Insight; a bare file name in CloudTrail's naming (a downloaded copy) is recognised
+    too. Anything else is ``OTHER``.
     """
     layout = _LAYOUT.search(key)
     file = layout.group("file") if layout else key.rsplit("/", 1)[-1]
-    named, kind = None, KeyKind.OTHER
-    for candidate, pattern in _NAMES.items():
-        named = pattern.match(file)
-        if named is not None:
-            kind = candidate
-            break
-    if layout is not None and (kind is KeyKind.OTHER or _FOLDERS[layout.group("kind")] is not KeyKind.LOG):
-        kind = _FOLDERS[layout.group("kind")]  # the folder decides unless the name says digest/Insight
+    named = next((m for m in (p.match(file) for p in _NAMES.values()) if m is not None), None)
+    kind = next(k for k, p in _NAMES.items() if p is named.re) if named else KeyKind.OTHER
+    if layout is not None and kind in (KeyKind.LOG, KeyKind.OTHER):
+        kind = _FOLDERS[layout.group("kind")]
     if kind is KeyKind.OTHER:
         return KeyInfo(kind)
     delivered = None
     if named is not None:
         stamp = named.group("stamp")
         try:
-            fmt = "%Y%m%dT%H%M%SZ" if len(stamp) == 16 else "%Y%m%dT%H%MZ"
-            delivered = datetime.strptime(stamp, fmt).replace(tzinfo=UTC)
+            delivered = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ" if len(stamp) == 16 else "%Y%m%dT%H%MZ")
         except ValueError:  # 20241341T9999Z has the shape but is no time
             delivered = None
-    digest = named is not None and kind is KeyKind.DIGEST
+    digest = named.groupdict() if named is not None and named.re is _NAMES[KeyKind.DIGEST] else {}
+    source = layout or named
+    assert source is not None
     return KeyInfo(
         kind,
-        account=layout.group("acct") if layout else named.group("acct") if named else None,
-        region=layout.group("region") if layout else named.group("region") if named else None,
+        account=source.group("acct"),
+        region=source.group("region"),
         org_id=layout.group("org") if layout else None,
-        delivered_at=delivered,
-        backfill=digest and named is not None and named.group("backfill") is not None,
-        trail_name=named.group("trail") if digest and named else None,
-        home_region=named.group("home") if digest and named else None,
+        delivered_at=delivered.replace(tzinfo=UTC) if delivered else None,
+        backfill=digest.get("backfill") is not None,
+        trail_name=digest.get("trail"),
+        home_region=digest.get("home"),
     )
 
 
@@ -271,11 +259,10 @@ def _gunzip(name: str, piece: bytes, pieces: Iterator[bytes], lim: DecodeLimits)
                     raise DecodeError(name, "truncated gzip data (the object ends before the gzip trailer)")
                 piece = nxt
         rest = inflater.unused_data
-        while not rest:
-            nxt = next(pieces, None)
-            if nxt is None:
-                return
-            rest = nxt
+        while len(rest) < len(GZIP_MAGIC) and (nxt := next(pieces, None)) is not None:
+            rest += nxt
+        if not rest:
+            return
         if rest.startswith(GZIP_MAGIC):
             piece = rest
             continue
@@ -316,7 +303,7 @@ def iter_records(
         sep = _LOOSE_SEP.search(head, m.end())
         loose = sep is not None and not head.startswith(SEP, sep.start())
         yield from job.split(head, m.end(), chunks, loose=loose, wrapped=head[j] == ord("{"))
-    elif m is None and head[j] == ord("{") and _first_line_is_object(head, j):
+    elif m is None and head[j] == ord("{") and _json_lines(head, j):
         yield from job.lines(head, chunks)
     elif head[j] in b"{[":
         yield from job.document(head, chunks)
@@ -343,28 +330,10 @@ def load_events(data: bytes, name: str) -> list[dict[str, Any]]:
     return [event for event, _ in iter_records(data, name=name, decoder=RecordDecoder(None))]
 
 
-def _first_line_is_object(head: bytes, j: int) -> bool:
+def _json_lines(head: bytes, j: int) -> bool:
     """JSON Lines: the first line is a whole JSON object and something follows it."""
     nl = head.find(b"\n", j)
-    if nl < 0 or not head[nl:].strip():
-        return False
-    try:
-        _raw_object.decode(head[j:nl])
-    except msgspec.DecodeError:
-        return False
-    return True
-
-
-_BYTE = re.compile(r"\(byte (\d+)\)")
-
-
-def _invalid(exc: Exception, offset: int) -> str:
-    """msgspec's message with its slice-relative ``(byte N)`` made an offset into the inflated object."""
-    text = str(exc).removeprefix("JSON is malformed: ")
-    m = _BYTE.search(text)
-    if m is None:
-        return f"invalid JSON in the record at byte {offset}: {text}"
-    return f"invalid JSON near byte {offset + int(m.group(1))}: {text[: m.start()].rstrip()}"
+    return nl >= 0 and bool(head[nl:].strip()) and is_json_object(head[j:nl])
 
 
 class _Job:
@@ -383,7 +352,7 @@ class _Job:
         except msgspec.ValidationError:
             raise DecodeError(self.name, f"{where} is not a JSON object") from None
         except ValueError as exc:
-            raise DecodeError(self.name, f"{where}: {_invalid(exc, 0)}") from None
+            raise DecodeError(self.name, f"{where}: {describe_error(exc, 0)}") from None
         self.st.records += 1
         yield event, raw
 
@@ -392,7 +361,7 @@ class _Job:
         try:
             items = split_values(raw)
         except msgspec.DecodeError as exc:
-            raise DecodeError(self.name, _invalid(exc, offset)) from None
+            raise DecodeError(self.name, describe_error(exc, offset)) from None
         for i, item in enumerate(items):
             yield from self.record(item, f"record {i + 1} from byte {offset}")
 
@@ -436,7 +405,7 @@ class _Job:
                     try:
                         outcome = self.decoder.settle(raw, exc)
                     except msgspec.DecodeError as real:
-                        raise DecodeError(self.name, _invalid(real, base + pos)) from None
+                        raise DecodeError(self.name, describe_error(real, base + pos)) from None
                     if outcome is None:  # a false boundary: merge with the next slice
                         scan = end
                         continue
@@ -517,6 +486,6 @@ class _Job:
             if "trailing characters" in str(exc) and doc.startswith(b"{"):
                 yield from self.lines(doc, iter(()))  # JSON Lines with a first line too long to sniff
                 return
-            raise DecodeError(self.name, _invalid(exc, 0)) from None
+            raise DecodeError(self.name, describe_error(exc, 0)) from None
         for i, item in enumerate(items):
             yield from self.record(bytes(item), f"record {i + 1}")

@@ -21,6 +21,7 @@ corpus and on generated records:
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, Union
@@ -86,6 +87,8 @@ class _EMPTY(TypedDict, total=False):
 
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
+_raw_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_BYTE = re.compile(r"\(byte (\d+)\)")
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, None)
 
 
@@ -223,3 +226,21 @@ class RecordDecoder:
 def split_values(raw: bytes) -> list[bytes]:
     """The JSON values of ``v1,v2,...`` (exact boundaries); raises ``msgspec.DecodeError``."""
     return [bytes(item) for item in _raw_list.decode(b"[" + raw + b"]")]
+
+
+def is_json_object(raw: bytes) -> bool:
+    """Whether ``raw`` is exactly one JSON object (checked without building its values)."""
+    try:
+        _raw_object.decode(raw)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+def describe_error(exc: Exception, offset: int) -> str:
+    """msgspec's message for a slice starting at ``offset``, its ``(byte N)`` made absolute."""
+    text = str(exc).removeprefix("JSON is malformed: ")
+    m = _BYTE.search(text)
+    if m is None:
+        return f"invalid JSON in the record at byte {offset}: {text}"
+    return f"invalid JSON near byte {offset + int(m.group(1))}: {text[: m.start()].rstrip()}"

@@ -409,6 +409,23 @@ def at(*parts: int) -> datetime:
             KeyInfo(KeyKind.LOG, "111122223333", "us-east-1"),
         ),
         (LOG.replace("20150801T0210Z", "20151301T0210Z"), KeyInfo(KeyKind.LOG, "111122223333", "us-east-2")),
+        # Folder and name disagree: digest/Insight win either way (never decode those as events).
+        (
+            DIGEST.replace("CloudTrail-Digest/", "CloudTrail/"),
+            KeyInfo(
+                KeyKind.DIGEST,
+                "123456789016",
+                "ca-central-1",
+                None,
+                at(2020, 8, 30, 19, 9, 38),
+                trail_name="PBMMAccel-Org-Trail",
+                home_region="ca-central-1",
+            ),
+        ),
+        (
+            LOG.replace("/CloudTrail/", "/CloudTrail-Digest/"),
+            KeyInfo(KeyKind.DIGEST, "111122223333", "us-east-2", None, at(2015, 8, 1, 2, 10)),
+        ),
         ("AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/01/", KeyInfo(KeyKind.OTHER)),
         ("AWSLogs/111122223333/elasticloadbalancing/us-east-1/2024/01/01/x.log.gz", KeyInfo(KeyKind.OTHER)),
         ("events/today.jsonl", KeyInfo(KeyKind.OTHER)),
