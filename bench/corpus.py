@@ -28,6 +28,8 @@ import msgspec
 from isal import isal_zlib
 
 DATA_DIR = Path(__file__).resolve().parent / ".data"
+VERSION = 2
+"""Bumped whenever the generator's output changes, so cached files are rebuilt."""
 ACCOUNTS = ("111122223333", "444455556666", "777788889999")
 REGIONS = ("us-east-1",) * 6 + ("us-west-2",) * 2 + ("eu-west-1", "ap-southeast-2")
 EPOCH = datetime(2024, 5, 1, tzinfo=UTC)
@@ -320,6 +322,41 @@ class _Gen:
         self.tail(rec, acct, read_only=False)
         return rec
 
+    def routine_write(self, when: datetime, acct: str, region: str) -> dict[str, Any]:
+        """Everyday writes no CIS rule watches: tags, parameters, log streams, function updates."""
+        r = self.rng
+        source, name = r.choice(
+            (
+                ("ec2.amazonaws.com", "CreateTags"),
+                ("ssm.amazonaws.com", "PutParameter"),
+                ("logs.amazonaws.com", "CreateLogStream"),
+                ("lambda.amazonaws.com", "UpdateFunctionConfiguration20150331v2"),
+                ("dynamodb.amazonaws.com", "UpdateTable"),
+                ("autoscaling.amazonaws.com", "SetDesiredCapacity"),
+            )
+        )
+        rec = self.base(when, source, name, acct, region)
+        rec["requestParameters"] = (
+            {
+                "resourcesSet": {"items": [{"resourceId": f"i-{self.hexs(17)}"}]},
+                "tagSet": {
+                    "items": [
+                        {"key": "owner", "value": r.choice(_USERS)},
+                        {"key": "cost-center", "value": "42"},
+                    ]
+                },
+            }
+            if name == "CreateTags"
+            else {"name": f"/app/{self.hexs(6)}/config", "overwrite": True, "tier": "Standard"}
+        )
+        rec["responseElements"] = {"_return": True} if name == "CreateTags" else {"version": r.randint(1, 40)}
+        if r.random() < 0.02:
+            rec["errorCode"] = "ThrottlingException"
+            rec["errorMessage"] = "Rate exceeded"
+            rec["responseElements"] = None
+        self.tail(rec, acct, read_only=False)
+        return rec
+
     def change(self, when: datetime, acct: str, region: str) -> dict[str, Any]:
         """Write calls, including the ones the CIS rules look for."""
         r = self.rng
@@ -472,7 +509,8 @@ _FAMILIES: tuple[tuple[str, int], ...] = (
     ("kms", 18),
     ("assume_role", 8),
     ("console_login", 2),
-    ("change", 12),
+    ("routine_write", 9),
+    ("change", 3),
 )
 
 
@@ -518,7 +556,7 @@ def write_log_file(path: Path, records: Iterator[bytes], *, level: int = 1) -> t
 
 def build_corpus(n_events: int, per_file: int, *, seed: int = 0, root: Path = DATA_DIR) -> list[Path]:
     """``n_events`` records in files of ``per_file`` records; reuses files already built."""
-    base = root / f"corpus-s{seed}-n{n_events}-m{per_file}"
+    base = root / f"corpus-v{VERSION}-s{seed}-n{n_events}-m{per_file}"
     done = base / "DONE"
     paths: list[Path] = []
     rng = random.Random(seed)
@@ -539,7 +577,11 @@ def build_corpus(n_events: int, per_file: int, *, seed: int = 0, root: Path = DA
 
 def build_big_file(target_bytes: int = 50 * 1024 * 1024, *, seed: int = 1, root: Path = DATA_DIR) -> Path:
     """One log file of about ``target_bytes`` compressed (CloudTrail's 50 MB maximum by default)."""
-    path = root / f"big-s{seed}-{target_bytes}" / log_key(ACCOUNTS[0], "us-east-1", EPOCH, "BigFileBenchmark")
+    path = (
+        root
+        / f"big-v{VERSION}-s{seed}-{target_bytes}"
+        / log_key(ACCOUNTS[0], "us-east-1", EPOCH, "BigFileBenchmark")
+    )
     if path.exists():
         return path
     # Sized by a probe: compress a sample, scale the record count to the target.
