@@ -1,41 +1,102 @@
 """Detection alerts: who did what, where, from which IP, as a versioned JSON document.
 
 CloudWatch alarms say "count >= 1"; responders need the principal, the call, the account and region,
-the source IP and the event itself. Attacker-controlled text (user agent, names, error messages) is
-neutralised here: control characters removed and lengths capped, so an alert is safe to paste into
-chat or email. The schema is documented in docs/alerts.md.
+the source IP and the event itself (user asks 6 and 8). This module turns one matching CloudTrail record
+into that document (schema v1, docs/alerts.md) and serialises alerts for the durable spool.
+
+Two properties matter more than prettiness:
+
+* **Never raise on odd input.** CloudTrail's schema drifts (``readOnly`` as the string ``"True"``,
+  ``null`` requestParameters, Insight records with no ``eventName`` or ``userIdentity``); an alert that
+  cannot be built is a detection silently lost, so every field lookup tolerates absence and wrong types.
+* **Safe to paste.** User agents, session names and error messages are attacker-controlled. Short fields
+  and the summary lose control, format and bidi characters (each becomes U+FFFD, so tampering stays
+  visible) and are capped in length. The embedded ``event`` stays verbatim: it is evidence.
+
+alerts and sinks are sibling layers: this module builds ``model.Alert``; sinks only consume it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from trailwatchd.model import Alert
 
 SCHEMA_VERSION = 1
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+REPLACEMENT = "\ufffd"
+UNKNOWN_PRINCIPAL = "an unknown principal"
+
+# Unicode categories that can hide or reorder text, break lines or smuggle invisible payloads:
+# controls (Cc: NUL, ESC, CR/LF, NEL), format characters (Cf: bidi overrides such as U+202E, zero-width
+# spaces, the U+E0000 "tag" block used for ASCII smuggling), lone surrogates (Cs: not encodable as
+# UTF-8, and SNS rejects them in attribute values) and the line/paragraph separators (Zl, Zp).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ASCII_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_DEPTH = 64  # CloudTrail records nest a handful of levels; deeper input is hostile or broken
+
 _encoder = msgspec.json.Encoder(decimal_format="number")
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
+_sorted_encoder = msgspec.json.Encoder(decimal_format="number", order="sorted")
+
+
+class RuleLike(Protocol):
+    """What :func:`alert_for_rule` reads from a rule (``trailwatchd.rules.Rule`` satisfies it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def sinks(self) -> tuple[str, ...]: ...
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+
+
+def neutralise(text: str) -> str:
+    """Replace every control, format, surrogate and line-separator character with U+FFFD."""
+    if text.isascii():
+        return _ASCII_UNSAFE.sub(REPLACEMENT, text)
+    return "".join(
+        REPLACEMENT if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text
+    )
 
 
 def clean(value: Any, limit: int = 256) -> str | None:
-    """A short, single-line, control-free rendering of an event field (None when absent)."""
+    """A short, single-line, neutralised rendering of an event field; None when absent or empty.
+
+    Non-strings (a number where a name was expected) are rendered as compact JSON rather than dropped,
+    so drifted data still shows up. Text longer than ``limit`` characters ends in an ellipsis.
+    """
     if value is None:
         return None
-    text = value if isinstance(value, str) else _encoder.encode(value).decode()
-    text = _CONTROL.sub(" ", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = _encoder.encode(_jsonable(value)).decode()
+        except (TypeError, ValueError):  # pragma: no cover - _jsonable output always encodes
+            text = repr(value)
+    if not text:
+        return None
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return neutralise(text)
 
 
-def _get(event: Mapping[str, Any], *path: str) -> Any:
-    node: Any = event
+def _get(node: Any, *path: str) -> Any:
+    """``node[path[0]][path[1]]...``, or None as soon as a level is missing or not a mapping."""
     for part in path:
         if not isinstance(node, Mapping):
             return None
@@ -43,12 +104,42 @@ def _get(event: Mapping[str, Any], *path: str) -> Any:
     return node
 
 
-def event_id_of(event: Mapping[str, Any]) -> str:
-    """CloudTrail's eventID, or a stable hash of the event when it has none."""
-    value = event.get("eventID")
-    if isinstance(value, str) and value:
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` that msgspec encodes to valid JSON whatever the decoder handed us.
+
+    Events decoded by msgspec are already fine; events from elsewhere (hand-built, EventBridge inline,
+    tests) may carry lone surrogates, NaN or non-JSON types, which would make the spool write or the
+    SNS publish raise long after the match. Non-finite numbers and unknown types become strings.
+    """
+    if value is None or isinstance(value, bool | int):
         return value
-    return "sha256:" + hashlib.sha256(_encoder.encode(event)).hexdigest()[:32]
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= _MAX_DEPTH:
+        return "…"
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, depth + 1) for v in value]
+    return str(value)
+
+
+def event_id_of(event: Mapping[str, Any]) -> str:
+    """CloudTrail's eventID, or ``sha256:<hex>`` of the event (keys sorted) when it has none.
+
+    The hash is stable across re-serialisations, so a redelivered event without an ID still dedupes.
+    """
+    value = event.get("eventID")
+    if isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable():
+        return value
+    digest = hashlib.sha256(_sorted_encoder.encode(_jsonable(event))).hexdigest()
+    return f"sha256:{digest[:32]}"
 
 
 def alert_dedupe_key(rule_id: str, event_id: str) -> str:
@@ -57,48 +148,102 @@ def alert_dedupe_key(rule_id: str, event_id: str) -> str:
 
 
 def _mfa(event: Mapping[str, Any]) -> str | None:
+    """``Yes``/``No`` from additionalEventData.MFAUsed (console sign-in) or the session's attributes.
+
+    AWS's own examples spell MFAUsed ``"Yes"``, ``"No"`` and ``"YES"`` (root sign-in), and
+    mfaAuthenticated is the *string* ``"true"``/``"false"``; both are normalised.
+    """
     used = _get(event, "additionalEventData", "MFAUsed")
-    if isinstance(used, str):
-        return used
+    if isinstance(used, str) and used:
+        folded = used.strip().lower()
+        return {"yes": "Yes", "no": "No"}.get(folded) or clean(used, 16)
     authed = _get(event, "userIdentity", "sessionContext", "attributes", "mfaAuthenticated")
-    if isinstance(authed, str):
-        return "Yes" if authed == "true" else "No"
+    if isinstance(authed, bool):
+        return "Yes" if authed else "No"
+    if isinstance(authed, str) and authed.strip().lower() in ("true", "false"):
+        return "Yes" if authed.strip().lower() == "true" else "No"
     return None
 
 
-def _principal(event: Mapping[str, Any]) -> str:
+def _read_only(value: Any) -> bool | None:
+    """``readOnly`` is a JSON boolean, but one real fixture has the string ``"True"``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def principal(event: Mapping[str, Any]) -> str:
+    """The best one-line name for who acted: the ARN, else ``<type> <name>``, else a placeholder."""
     ident = event.get("userIdentity")
     if not isinstance(ident, Mapping):
-        return "an unknown principal"
-    for value in (
-        ident.get("arn"),
-        _get(ident, "sessionContext", "sessionIssuer", "arn"),
+        return UNKNOWN_PRINCIPAL
+    arn = clean(ident.get("arn"))
+    if arn:
+        return arn
+    kind = clean(ident.get("type"), 64)
+    for candidate in (
         ident.get("userName"),
+        _get(ident, "sessionContext", "sessionIssuer", "arn"),
         ident.get("invokedBy"),
         ident.get("principalId"),
-        ident.get("type"),
     ):
-        if isinstance(value, str) and value:
-            return clean(value) or "an unknown principal"
-    return "an unknown principal"
+        name = clean(candidate)
+        if name:
+            return f"{kind} {name}" if kind else name
+    return kind or UNKNOWN_PRINCIPAL
+
+
+def _is_insight(event: Mapping[str, Any]) -> bool:
+    return event.get("eventType") == "AwsCloudTrailInsight" or isinstance(
+        event.get("insightDetails"), Mapping
+    )
+
+
+def _outcome_error(event: Mapping[str, Any]) -> str | None:
+    """errorCode; failed console sign-ins have none, only ``ConsoleLogin: Failure`` and a message."""
+    code = clean(event.get("errorCode"), 96)
+    if code:
+        return code
+    if _get(event, "responseElements", "ConsoleLogin") == "Failure":
+        return clean(event.get("errorMessage"), 96) or "Failure"
+    return None
 
 
 def summary(event: Mapping[str, Any]) -> str:
-    """ "<principal> called <source>:<name> in <account>/<region> from <ip>[ and got <error>]"."""
-    source = clean(event.get("eventSource"), 96) or "?"
-    name = clean(event.get("eventName"), 96) or clean(_get(event, "insightDetails", "eventName"), 96) or "?"
-    account = (
-        clean(event.get("recipientAccountId"), 32)
-        or clean(_get(event, "userIdentity", "accountId"), 32)
-        or "?"
+    """One neutralised sentence: ``<principal> called <source>:<name> in <account>/<region> from <ip>``.
+
+    `` and got <errorCode>`` is appended for failed calls. Insight records, which have no caller, read
+    ``CloudTrail Insight <type> <state> on <source>:<name> in <account>/<region>``.
+    """
+    account = clean(event.get("recipientAccountId"), 32) or clean(
+        _get(event, "userIdentity", "accountId"), 32
     )
-    region = clean(event.get("awsRegion"), 32) or "?"
+    where = f"{account or '?'}/{clean(event.get('awsRegion'), 32) or '?'}"
+    if _is_insight(event):
+        details = event.get("insightDetails")
+        source = clean(_get(details, "eventSource"), 96) or "?"
+        name = clean(_get(details, "eventName"), 96) or "?"
+        kind = clean(_get(details, "insightType"), 64) or "event"
+        state = clean(_get(details, "state"), 16)
+        head = f"CloudTrail Insight {kind}{' ' + state if state else ''}"
+        return f"{head} on {source}:{name} in {where}"
+    source = clean(event.get("eventSource"), 96) or "?"
+    name = clean(event.get("eventName"), 96) or "?"
     ip = clean(event.get("sourceIPAddress"), 96) or "?"
-    text = f"{_principal(event)} called {source}:{name} in {account}/{region} from {ip}"
-    error = clean(event.get("errorCode"), 96)
-    if error:
-        text += f" and got {error}"
-    return text
+    text = f"{principal(event)} called {source}:{name} in {where} from {ip}"
+    error = _outcome_error(event)
+    return f"{text} and got {error}" if error else text
+
+
+def _iso(epoch: float) -> str | None:
+    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SS.mmmZ``; None for a clock value datetime cannot hold."""
+    try:
+        stamp = datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
 def build_alert(
@@ -115,34 +260,38 @@ def build_alert(
     schema_version: int = SCHEMA_VERSION,
 ) -> Alert:
     """The alert for one matching event (schema v1, docs/alerts.md). Never raises on odd events."""
+    ident = event.get("userIdentity")
+    ident = ident if isinstance(ident, Mapping) else {}
+    insight = event.get("insightDetails") if _is_insight(event) else None
     eid = event_id_of(event)
-    ident = event.get("userIdentity") if isinstance(event.get("userIdentity"), Mapping) else {}
-    assert isinstance(ident, Mapping)
+    safe_title = clean(title, 200) or rule_id
     body: dict[str, Any] = {
         "schema_version": schema_version,
         "rule_id": rule_id,
         "event_id": eid,
         "severity": severity,
-        "title": clean(title, 200),
+        "title": safe_title,
         "description": description,
-        "tags": list(tags),
+        "tags": [str(t) for t in tags],
         "summary": summary(event),
         "who": {
             "arn": clean(ident.get("arn")),
             "type": clean(ident.get("type"), 64),
-            "user_name": clean(
-                ident.get("userName") or _get(ident, "sessionContext", "sessionIssuer", "userName")
-            ),
+            "principal_id": clean(ident.get("principalId"), 128),
+            "user_name": clean(ident.get("userName"))
+            or clean(_get(ident, "sessionContext", "sessionIssuer", "userName")),
+            "session_issuer": clean(_get(ident, "sessionContext", "sessionIssuer", "arn")),
             "account_id": clean(ident.get("accountId"), 32),
             "access_key_id": clean(ident.get("accessKeyId"), 128),
-            "invoked_by": clean(ident.get("invokedBy")),
             "mfa": _mfa(event),
+            "invoked_by": clean(ident.get("invokedBy")),
         },
         "what": {
-            "event_source": clean(event.get("eventSource"), 128),
-            "event_name": clean(event.get("eventName"), 128),
+            "event_source": clean(event.get("eventSource"), 128) or clean(_get(insight, "eventSource"), 128),
+            "event_name": clean(event.get("eventName"), 128) or clean(_get(insight, "eventName"), 128),
             "event_type": clean(event.get("eventType"), 64),
-            "read_only": event.get("readOnly") if isinstance(event.get("readOnly"), bool) else None,
+            "event_category": clean(event.get("eventCategory"), 64),
+            "read_only": _read_only(event.get("readOnly")),
             "error_code": clean(event.get("errorCode"), 128),
             "error_message": clean(event.get("errorMessage"), 512),
         },
@@ -155,43 +304,79 @@ def build_alert(
         },
         "when": {
             "event_time": clean(event.get("eventTime"), 40),
-            "matched_at": datetime.fromtimestamp(matched_at, UTC).isoformat().replace("+00:00", "Z"),
+            "matched_at": _iso(matched_at),
         },
         "source": {"object": object_uri},
-        "event": dict(event),
+        "event": _jsonable(event),
     }
     return Alert(
         rule_id=rule_id,
         event_id=eid,
         severity=severity,
-        title=body["title"] or rule_id,
+        title=safe_title,
         body=body,
         sinks=tuple(sinks),
     )
 
 
-def alert_to_bytes(alert: Alert) -> bytes:
-    """Serialise for the durable spool (Decimal numbers stay JSON numbers)."""
-    return _encoder.encode(
-        {
-            "rule_id": alert.rule_id,
-            "event_id": alert.event_id,
-            "severity": alert.severity,
-            "title": alert.title,
-            "sinks": list(alert.sinks),
-            "body": alert.body,
-        }
+def alert_for_rule(
+    rule: RuleLike,
+    *,
+    event: Mapping[str, Any],
+    object_uri: str | None,
+    matched_at: float,
+    default_sinks: Sequence[str] = (),
+) -> Alert:
+    """:func:`build_alert` from a rule object; a rule naming no sinks goes to ``default_sinks``."""
+    return build_alert(
+        rule_id=rule.id,
+        title=rule.title,
+        severity=rule.severity,
+        description=rule.description,
+        tags=tuple(rule.tags),
+        sinks=tuple(rule.sinks) or tuple(default_sinks),
+        event=event,
+        object_uri=object_uri,
+        matched_at=matched_at,
     )
 
 
+class _SpooledAlert(msgspec.Struct, frozen=True):
+    """The spool's on-disk shape of an :class:`Alert` (field names are the format; keep them)."""
+
+    rule_id: str
+    event_id: str
+    severity: str
+    title: str
+    sinks: list[str]
+    body: dict[str, Any]
+
+
+def alert_to_bytes(alert: Alert) -> bytes:
+    """Serialise for the durable spool as JSON; Decimal numbers stay JSON numbers (not strings)."""
+    return _encoder.encode(
+        _SpooledAlert(
+            rule_id=alert.rule_id,
+            event_id=alert.event_id,
+            severity=alert.severity,
+            title=alert.title,
+            sinks=list(alert.sinks),
+            body=dict(alert.body),
+        )
+    )
+
+
+_spool_decoder = msgspec.json.Decoder(_SpooledAlert, float_hook=Decimal)
+
+
 def alert_from_bytes(data: bytes) -> Alert:
-    """Inverse of :func:`alert_to_bytes`."""
-    doc = _decoder.decode(data)
+    """Inverse of :func:`alert_to_bytes`; non-integer numbers come back as exact Decimals."""
+    doc = _spool_decoder.decode(data)
     return Alert(
-        rule_id=doc["rule_id"],
-        event_id=doc["event_id"],
-        severity=doc["severity"],
-        title=doc["title"],
-        body=doc["body"],
-        sinks=tuple(doc["sinks"]),
+        rule_id=doc.rule_id,
+        event_id=doc.event_id,
+        severity=doc.severity,
+        title=doc.title,
+        body=doc.body,
+        sinks=tuple(doc.sinks),
     )
