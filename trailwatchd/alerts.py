@@ -41,6 +41,7 @@ UNKNOWN_PRINCIPAL = "an unknown principal"
 # UTF-8, and SNS rejects them in attribute values) and the line/paragraph separators (Zl, Zp).
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _ASCII_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_DEPTH = 64  # CloudTrail records nest a handful of levels; deeper input is hostile or broken
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -116,7 +117,7 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         if value.isascii():
             return value
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return _SURROGATE.sub(REPLACEMENT, value)
     if isinstance(value, Decimal):
         return value if value.is_finite() else str(value)
     if isinstance(value, float):
