@@ -13,9 +13,10 @@ corpus and on generated records:
   ``eventSource``, ``eventTime`` and ``eventID`` are always present when the record has them;
 * a node that a selector ends at is decoded whole (``Any``);
 * a node the selectors only pass through keeps its JSON kind: an object keeps only the selected keys
-  (all of them under ``.*``), an array keeps its elements (projected alike under ``[n]``/``[*]``, whole
-  otherwise), a scalar stays a scalar (a non-integer number there may come back as ``float``: no
-  selector can observe it, since selectors cannot step into a scalar).
+  (all of them under ``.*`` or when a selected name is not ASCII), an array keeps its elements
+  (projected alike under ``[n]``/``[*]``, whole otherwise), a scalar stays a scalar (a non-integer
+  number there may come back as ``float``: no selector can observe it, since selectors cannot step
+  into a scalar).
 """
 
 from __future__ import annotations

@@ -76,6 +76,20 @@ def assert_equivalent(raw: bytes, selectors: list[Selector]) -> None:
         assert typed(resolve(projected, sel)) == typed(resolve(full, sel)), sel
 
 
+def restricted(full: Any, paths: list[tuple[str, ...]]) -> Any:
+    """A full record cut down to property-only paths, written independently of projection.py: a leaf
+    is kept whole, an object keeps the selected keys, an array passed through is kept whole, and a
+    scalar passed through is kept as its kind (a number there may be float in the projection)."""
+    if any(not p for p in paths):
+        return full
+    if isinstance(full, dict):
+        heads = {p[0] for p in paths}
+        return {k: restricted(full[k], [p[1:] for p in paths if p[0] == k]) for k in heads if k in full}
+    if isinstance(full, Decimal | float):
+        return float(full)
+    return full
+
+
 def corpus_records(corpus: Path) -> list[bytes]:
     raws = []
     for path in sorted((corpus / "stratus-red-team").glob("*.json")):
@@ -98,6 +112,15 @@ def test_corpus_projection_matches_full_decode(corpus_dir: Path, fields: list[st
     assert len(raws) == 415
     for raw in raws:
         assert_equivalent(raw, selectors)
+
+
+def test_corpus_projection_is_the_restricted_record(corpus_dir: Path) -> None:
+    """For property-only selectors the projection is exactly the full record cut down to those paths."""
+    paths = [tuple(f[2:].split(".")) for f in CIS] + [("eventTime",), ("eventID",), ("requestParameters",),
+                                                      ("responseElements", "ConsoleLogin")]
+    decoder = RecordDecoder([tuple(Prop(n) for n in p) for p in paths])
+    for raw in corpus_records(corpus_dir):
+        assert decoder.project(raw) == restricted(decoder.full(raw), paths)
 
 
 def test_projection_keeps_only_what_is_read() -> None:
@@ -205,3 +228,14 @@ def test_full_decode_matches_the_stdlib(record: dict[str, Any]) -> None:
     """full() agrees with json.loads(parse_float=Decimal) on generated records."""
     raw = ENCODE(record)
     assert RecordDecoder(None).full(raw) == json.loads(raw, parse_float=Decimal)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(record=RECORDS, paths=st.lists(st.lists(KEYS.filter(str.isascii), min_size=1, max_size=3).map(tuple)))
+def test_generated_records_restrict_exactly(record: dict[str, Any], paths: list[tuple[str, ...]]) -> None:
+    """For property-only selectors the projection is exactly the restricted full record (ASCII names:
+    under a non-ASCII name the object keeps every key, see projection.py)."""
+    raw = ENCODE(record)
+    decoder = RecordDecoder([tuple(Prop(n) for n in p) for p in paths])
+    always = [("eventName",), ("eventSource",), ("eventTime",), ("eventID",)]
+    assert decoder.project(raw) == restricted(decoder.full(raw), [*paths, *always])
