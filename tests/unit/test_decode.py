@@ -124,8 +124,10 @@ def test_file_and_stream_inputs_match_bytes(tmp_path: Path) -> None:
     assert results[0][1] == DecodeStats(1, 5, len(data), len(gzip.decompress(data)), 0)
 
 
-def test_concatenated_gzip_members_are_one_file() -> None:
-    """gzip allows several members back to back; their contents are concatenated."""
+@pytest.mark.parametrize("read", [1, 3, 64, 256 * 1024])
+def test_concatenated_gzip_members_are_one_file(monkeypatch: pytest.MonkeyPatch, read: int) -> None:
+    """gzip allows several members back to back; their contents are concatenated, however it is read."""
+    monkeypatch.setattr(decode, "READ_BYTES", read)
     text = aws_file(RECORDS, gz=False)
     data = gzip.compress(text[:40]) + gzip.compress(text[40:]) + b"\0" * 8  # zero padding is tolerated
     assert [e for e, _ in decode_all(data)] == RECORDS
