@@ -1,8 +1,19 @@
-"""``type = "file"``: JSON Lines, one alert body per line, fsynced before it counts as delivered."""
+"""``type = "file"``: JSON Lines, one alert body per line, fsynced before it counts as delivered.
+
+Why fsync: the pipeline acknowledges the source object (deletes the SQS message, marks the key seen)
+once every sink reports delivered, so "delivered" must survive a power cut. The write and fsync run in
+a thread; they can block for a long time on a busy or networked disk.
+
+A failed write (disk full, permissions, a vanished mount) is temporary: the alerts stay spooled and are
+retried. A partial write is cut back off so the file never holds half a line that the next append would
+glue onto; every line of the file stays valid JSON.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,38 +21,66 @@ from pathlib import Path
 import msgspec
 
 from trailwatchd.config import FileSinkConfig
-from trailwatchd.errors import DeliveryError, TemporaryDeliveryError
+from trailwatchd.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from trailwatchd.model import Alert
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
+def append_durably(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` (created with its parents, mode 0640) and fsync; all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:  # write() may write less than asked, e.g. just before the disk fills
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):  # best effort; the original error is what matters
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
+
+
 class FileSink:
-    """Appends alerts to a file; a write error (disk full, permissions) is temporary and retried."""
+    """Appends alert bodies to one file; see the module docstring for the durability contract."""
 
     def __init__(self, sink_id: str, config: FileSinkConfig) -> None:
         self.id = sink_id
         self.path = Path(config.path)
-
-    def _write(self, lines: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, lines)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self._lock = asyncio.Lock()  # one writer at a time keeps lines whole and in order
 
     async def deliver(self, alerts: Sequence[Alert]) -> list[DeliveryError | None]:
-        lines = b"".join(_encoder.encode(a.body) + b"\n" for a in alerts)
+        """Write all encodable alerts in one append; one result per alert."""
+        results: list[DeliveryError | None] = [None] * len(alerts)
+        lines: list[bytes] = []
+        written: list[int] = []
+        for index, alert in enumerate(alerts):
+            try:
+                lines.append(_encoder.encode(alert.body) + b"\n")
+                written.append(index)
+            except (TypeError, ValueError, UnicodeEncodeError) as exc:
+                results[index] = PermanentDeliveryError(
+                    self.id, f"alert is not JSON-encodable: {exc}", code="unencodable"
+                )
+        if not lines:
+            return results
         try:
-            await asyncio.to_thread(self._write, lines)
+            async with self._lock:
+                await asyncio.to_thread(append_durably, self.path, b"".join(lines))
         except OSError as exc:
-            err = TemporaryDeliveryError(
-                self.id, f"cannot write {self.path}: {exc.strerror}", code="io_error"
+            error = TemporaryDeliveryError(
+                self.id,
+                f"cannot write {self.path}: {exc.strerror or exc}",
+                code=errno.errorcode.get(exc.errno or 0, "io_error"),  # ENOSPC, EACCES, ...: bounded
             )
-            return [err] * len(alerts)
-        return [None] * len(alerts)
+            for index in written:
+                results[index] = error
+        return results
 
     async def close(self) -> None:
-        return None
+        """Nothing to flush: every delivery is already fsynced."""
