@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from trailwatchd.decode import DecodeLimits, DecodeStats, RecordDecoder, iter_records
 from trailwatchd.model import MetricDatapoint
@@ -69,7 +69,7 @@ def parse_event_time(value: object) -> float | None:
 def _records(
     snap: Snapshot,
     *,
-    data: bytes | None,
+    data: bytes | IO[bytes] | None,
     inline: Iterable[bytes] | None,
     name: str,
     limits: DecodeLimits,
@@ -88,11 +88,14 @@ def evaluate_object(
     snap: Snapshot,
     *,
     name: str,
-    data: bytes | None = None,
+    data: bytes | IO[bytes] | None = None,
     inline: Iterable[bytes] | None = None,
     limits: DecodeLimits | None = None,
 ) -> ObjectResult:
     """Decode and evaluate every record of one object (or of inline events).
+
+    ``data`` is the object as stored, as bytes or as a binary file object; a file object is read in
+    256 KiB steps, so the object is never held whole (only the matched events are kept).
 
     Raises :class:`trailwatchd.errors.DecodeError` for malformed input; nothing from a malformed object
     is reported, so a retry or a park never double-counts.
