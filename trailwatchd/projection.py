@@ -90,6 +90,7 @@ class _EMPTY(TypedDict, total=False):
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 _raw_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _BYTE = re.compile(r"\(byte (\d+)\)")
+_NOT_NAME = re.compile(r"\W")
 _SCALARS: tuple[Any, ...] = (str, int, float, bool, None)
 
 
@@ -112,7 +113,8 @@ class _TypeBuilder:
             return _EMPTY
         self.count += 1
         fields = {name: self.node_type(child, f"{path}.{name}") for name, child in node.props.items()}
-        return TypedDict(f"Projection{self.count}_{path}", fields, total=False)  # type: ignore[operator]
+        label = _NOT_NAME.sub("_", path)[:60]  # a class name: no NULs, readable in reprs
+        return TypedDict(f"Projection{self.count}_{label}", fields, total=False)  # type: ignore[operator]
 
     def node_type(self, node: _Node, path: str) -> Any:
         if node.whole:

@@ -175,6 +175,13 @@ def test_unexpected_kinds_never_fail(doc: bytes, field: str) -> None:
     assert_equivalent(doc, [parse_selector(field)])
 
 
+@pytest.mark.parametrize("name", ["\x00", "a b", "", "1", "é", "__class__", "eventName"])
+def test_any_property_name_builds_a_decoder(name: str) -> None:
+    """Property names that are no identifiers (NUL, spaces, empty, dunder) still project correctly."""
+    raw = ENCODE({name: {name: 1}, "eventName": "X"})
+    assert_equivalent(raw, [(Prop(name), Prop(name)), (Prop(name),)])
+
+
 @pytest.mark.parametrize("doc", [b"[1]", b'"x"', b"3", b"null", b'{"a": tru}', b'{"a": 1} 2'])
 def test_non_objects_and_bad_json_raise_value_error(doc: bytes) -> None:
     """A record that is not one JSON object raises ValueError from both methods."""
