@@ -181,6 +181,7 @@ def test_event_becomes_a_truncated_json_string_when_still_too_big() -> None:
 def test_nothing_fits_returns_none() -> None:
     """A body that is over budget even without its event cannot be fitted."""
     assert fit_message({"description": "d" * 5_000, "event": {"a": 1}}, 1_024) is None
+    assert fit_message({"description": "d" * 5_000}, 1_024) is None  # include_event = false
 
 
 @settings(max_examples=60, deadline=None)

@@ -136,7 +136,9 @@ def fit_message(body: Mapping[str, Any], budget: int) -> tuple[bytes, bool] | No
     data = _encoder.encode(body)
     if len(data) <= budget:
         return data, False
-    event = body.get("event")
+    if "event" not in body:  # include_event = false: nothing to cut
+        return None
+    event = body["event"]
     if isinstance(event, Mapping):
         slim = {k: v for k, v in event.items() if k not in BULKY_EVENT_FIELDS}
         if len(slim) < len(event):
