@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from trailwatchd.aws import AwsClients
 from trailwatchd.config import Config, SnsSinkConfig, SqsSourceConfig
 from trailwatchd.engine import Snapshot
 from trailwatchd.errors import ConfigError
@@ -195,15 +196,15 @@ class Daemon:
                 isinstance(s, SqsSourceConfig) or getattr(s, "bucket", None) for s in cfg.sources.values()
             ) or any(isinstance(s, SnsSinkConfig) for s in cfg.sinks.values())
             if needs_aws:
-                from trailwatchd.aws import AwsClients  # noqa: PLC0415 - only SQS/S3/SNS need aiobotocore
-
                 clients = await stack.enter_async_context(AwsClients(cfg.aws))
             for sink_id, sink_cfg in cfg.sinks.items():
                 self.sinks[sink_id] = build_sink(sink_id, sink_cfg, clients=clients)
                 stack.push_async_callback(self.sinks[sink_id].close)
                 self.metrics.init_sink(sink_id)
             for source_id, source_cfg in cfg.sources.items():
-                self.sources[source_id] = build_source(source_id, source_cfg, clients=clients, state=state)
+                self.sources[source_id] = build_source(
+                    source_id, source_cfg, clients=clients, state=state, metrics=self.metrics
+                )
                 self.metrics.init_source(source_id, sqs=isinstance(source_cfg, SqsSourceConfig))
             self.pipeline = pipeline = Pipeline(
                 snapshot=self.snapshot,

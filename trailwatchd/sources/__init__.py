@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from trailwatchd.config import DirectorySourceConfig, SourceConfig
+from trailwatchd.config import DirectorySourceConfig, SourceConfig, SqsSourceConfig
+from trailwatchd.metrics import Metrics
 from trailwatchd.sources.base import Source
 from trailwatchd.sources.directory import DirectorySource
+from trailwatchd.sources.sqs import SqsSource
 from trailwatchd.state import AsyncStateStore
 
-SOURCES: dict[str, type] = {"directory": DirectorySource}
+SOURCES: dict[str, type] = {"sqs": SqsSource, "directory": DirectorySource}
 
 
-def build_source(source_id: str, config: SourceConfig, *, clients: Any, state: AsyncStateStore) -> Source:
+def build_source(
+    source_id: str,
+    config: SourceConfig,
+    *,
+    clients: Any,
+    state: AsyncStateStore,
+    metrics: Metrics | None = None,
+) -> Source:
     """Instantiate the source a config table describes."""
+    if isinstance(config, SqsSourceConfig):
+        return SqsSource(source_id, config, clients, metrics=metrics)
     if isinstance(config, DirectorySourceConfig):
         return DirectorySource(source_id, config, state)
     raise NotImplementedError(f"source type of {source_id!r} is not available in this build")
