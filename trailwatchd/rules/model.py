@@ -1,8 +1,9 @@
 """Rule, metric and alarm definitions: frozen, validated once at load.
 
-Validation mirrors what PutMetricFilter and PutMetricAlarm would accept, so a rule pack that loads here
-also deploys to CloudWatch unchanged, plus the few extra restrictions a Prometheus mirror needs
-(counters cannot decrease; label cardinality must stay bounded).
+Validation (in :mod:`trailwatchd.rules.reader`) mirrors what PutMetricFilter and PutMetricAlarm would
+accept, so a rule pack that loads here also deploys to CloudWatch unchanged, plus the few extra
+restrictions a Prometheus mirror needs (counters cannot decrease; label cardinality must stay bounded).
+This module holds the types and the AWS vocabularies they draw from.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from trailwatchd.patterns import CompiledPattern, Selector
+from trailwatchd.patterns import CompiledPattern, Prop, Selector, required_values
 
 RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-# CloudWatch StandardUnit (PutMetricFilter MetricTransformation.unit).
+# CloudWatch StandardUnit (PutMetricFilter MetricTransformation.Unit, PutMetricAlarm Unit).
 UNITS = frozenset(
     {
         "Seconds",
@@ -57,7 +58,8 @@ OPERATORS = (
 )
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")
 # Fields whose values are (nearly) unique per event: as metric dimensions they would create one
-# Prometheus series per event, and CloudWatch disables a filter after 1,000 dimension values an hour.
+# Prometheus series per event, and CloudWatch may disable a filter after 1,000 distinct dimension
+# name/value pairs within an hour (PutMetricFilter API reference).
 HIGH_CARDINALITY = frozenset(
     {
         "sourceIPAddress",
@@ -67,11 +69,18 @@ HIGH_CARDINALITY = frozenset(
         "sharedEventID",
         "accessKeyId",
         "principalId",
+        "sessionName",
+        "roleSessionName",
         "eventTime",
+        "creationDate",
         "requestParameters",
         "responseElements",
+        "additionalEventData",
+        "serviceEventDetails",
+        "tlsDetails",
     }
 )
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +90,21 @@ class MetricSpec:
     namespace: str
     name: str
     value: str
-    """The literal number as text, or a ``$.`` selector."""
+    """The literal number as written, or the ``$.`` selector text."""
     value_number: float | None
+    """The literal value; None when the value comes from a field."""
     value_selector: Selector | None
     default_value: float | None = None
     unit: str = "None"
     dimensions: tuple[tuple[str, str], ...] = ()
-    """(dimension name, selector text) pairs."""
+    """(dimension name, selector text) pairs, in file order."""
     dimension_selectors: tuple[Selector, ...] = ()
+    """Parsed selectors, parallel to ``dimensions``."""
 
 
 @dataclass(frozen=True, slots=True)
 class AlarmSpec:
-    """A CloudWatch alarm on the rule's metric (evaluated by a later component)."""
+    """A CloudWatch alarm on the rule's metric (evaluated by the alarm state machine)."""
 
     name: str
     threshold: float
@@ -122,14 +133,21 @@ class Example:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One detection: a filter pattern plus what to do with its matches."""
+    """One detection: a compiled filter pattern plus what to do with its matches.
+
+    ``event_names`` is the index key set (the exact ``$.eventName`` values the pattern requires, None
+    when it does not pin them). Left as None it is derived from the pattern, so hand-built rules
+    (benchmarks, tests) are indexed exactly like loaded ones.
+    """
 
     id: str
     pattern: CompiledPattern
     title: str = ""
+    """Defaults to the id."""
     description: str = ""
     severity: str = "warning"
     sinks: tuple[str, ...] = ()
+    """Sink ids; empty means the daemon's ``[rules].default_sinks``."""
     tags: tuple[str, ...] = ()
     enabled: bool = True
     metric: MetricSpec | None = None
@@ -137,19 +155,33 @@ class Rule:
     examples: tuple[Example, ...] = ()
     source_file: Path | None = None
     event_names: frozenset[str] | None = field(default=None, compare=False)
-    """Exact eventName values the pattern requires (the index key), or None when unconstrained."""
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.id)
+        if self.event_names is None:
+            names = required_values(self.pattern.ast, (Prop("eventName"),))
+            object.__setattr__(self, "event_names", names)
+
+    @property
+    def compiled(self) -> CompiledPattern:
+        """The compiled pattern (same object as ``pattern``; the name the rule-file docs use)."""
+        return self.pattern
 
     @property
     def pattern_text(self) -> str:
+        """The pattern exactly as written in the rule file."""
         return self.pattern.text
 
 
 def numeric(value: Any) -> Decimal | None:
-    """A TOML number or a numeric string as Decimal; None otherwise."""
+    """A finite TOML number or numeric string as Decimal; None otherwise (bools are not numbers)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return Decimal(str(value))
-    if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", value.strip()):
-        return Decimal(value.strip())
-    return None
+        number = Decimal(str(value))
+    elif isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        number = Decimal(value.strip())
+    else:
+        return None
+    return number if number.is_finite() else None
