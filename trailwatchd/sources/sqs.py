@@ -152,23 +152,18 @@ class SqsSource:
         try:
             note = parse_sqs_body(raw.get("Body", ""))
         except NotificationError as err:
-            bound.error("sqs_message_left_for_dlq", reason=err.reason, receive_count=msg.receive_count)
-            self._count("left_for_dlq")
-            return  # not deleted, not extended: it reappears and the redrive policy moves it to the DLQ
+            await self._park(msg, err.reason)
+            return
         objects: list[ObjectRef] = []
         for obj in note.objects:
             account = classify_key(obj.key).account
             if (self.config.allowed_buckets and obj.bucket not in self.config.allowed_buckets) or (
                 self.config.allowed_accounts and account not in self.config.allowed_accounts
             ):
-                bound.error(
-                    "sqs_message_rejected",
-                    reason="bucket or account not allowed",
-                    bucket=obj.bucket,
-                    account=account,
-                )
+                # A forged notification must not make us read another bucket: leave it for the DLQ.
                 self._count("rejected")
-                return  # left for the DLQ: a forged notification must not make us read another bucket
+                await self._park(msg, f"bucket {obj.bucket!r} / account {account!r} not allowed")
+                return
             if obj.try_unquoted:
                 self._unquote_retry.add((obj.bucket, obj.key))
             objects.append(
@@ -222,16 +217,30 @@ class SqsSource:
         """Temporary: visible again after a backoff. Permanent: left to time out into the DLQ."""
         await self._forget(msg)
         if permanent:
-            self._count("left_for_dlq")
-            self.log.error(
-                "sqs_message_left_for_dlq",
-                message_id=msg.message_id,
-                reason=reason,
-                receive_count=msg.receive_count,
-            )
+            await self._park(msg, reason)
             return
         self._count("released")
         delay = min(900, 10 * 2 ** min(msg.receive_count, 6))
+        try:
+            sqs = await self.clients.get("sqs")
+            await sqs.change_message_visibility(
+                QueueUrl=self.config.queue_url, ReceiptHandle=msg.receipt, VisibilityTimeout=delay
+            )
+        except Exception as exc:
+            self.log.warning("sqs_visibility_change_failed", message_id=msg.message_id, error=str(exc))
+
+    async def _park(self, msg: _Message, reason: str) -> None:
+        """Never delete: let the message come back soon (growing with its receive count) so the queue's
+        redrive policy moves it to the DLQ after maxReceiveCount receives, without a hot loop when no DLQ
+        is configured."""
+        self._count("left_for_dlq")
+        self.log.error(
+            "sqs_message_left_for_dlq",
+            message_id=msg.message_id,
+            reason=reason,
+            receive_count=msg.receive_count,
+        )
+        delay = min(self.config.visibility_timeout_secs, 2 * msg.receive_count)
         try:
             sqs = await self.clients.get("sqs")
             await sqs.change_message_visibility(
