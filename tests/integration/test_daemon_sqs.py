@@ -1,4 +1,4 @@
-"""S3 -> SQS -> daemon -> SNS -> SQS subscriber over real HTTP (moto server mode), every notification shape."""
+"""S3 -> SQS -> daemon -> SNS -> SQS subscriber over real HTTP (moto server), every notification shape."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ async def setup(aws_clients: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 async def test_every_notification_shape_alerts_once_and_is_deleted(setup: dict[str, Any]) -> None:
-    """S3 event, SNS-wrapped S3 event, CloudTrail notice, EventBridge API call and Object Created all alert."""
+    """S3 event, SNS-wrapped S3 event, CloudTrail notice, EventBridge API call, Object Created all alert."""
     s3, sqs = setup["s3"], setup["sqs"]
     for n in range(4):
         await s3.put_object(
