@@ -69,9 +69,7 @@ def neutralise(text: str) -> str:
     """Replace every control, format, surrogate and line-separator character with U+FFFD."""
     if text.isascii():
         return _ASCII_UNSAFE.sub(REPLACEMENT, text)
-    return "".join(
-        REPLACEMENT if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text
-    )
+    return "".join(REPLACEMENT if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
 
 
 def clean(value: Any, limit: int = 256) -> str | None:

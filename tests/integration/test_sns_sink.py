@@ -160,7 +160,8 @@ async def test_missing_topic_is_permanent_for_each_alert(
     sink = SnsSink("pager", SnsSinkConfig(topic_arn=topic), aws_clients["sns"])
     results = await sink.deliver([corpus_alert(corpus_dir, n=i) for i in range(3)])
     assert all(isinstance(r, PermanentDeliveryError) for r in results)
-    assert {r.code for r in results if r is not None} == {"NotFound"}
+    assert {r.code for r in results if r is not None} == {"not_found"}
+    assert all("Topic does not exist" in r.reason for r in results if r is not None)
 
 
 async def test_oversized_event_is_truncated_and_accepted(

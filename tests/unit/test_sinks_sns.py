@@ -303,20 +303,21 @@ async def test_per_entry_failures_map_to_temporary_or_permanent() -> None:
 @pytest.mark.parametrize(
     ("exc", "kind", "code"),
     [
-        (client_error("NotFound", 404), PermanentDeliveryError, "NotFound"),
-        (client_error("AuthorizationError", 403), PermanentDeliveryError, "AuthorizationError"),
-        (client_error("Throttling", 400), TemporaryDeliveryError, "Throttling"),
-        (client_error("InternalFailure", 500), TemporaryDeliveryError, "InternalFailure"),
-        (client_error("SomethingNew", 400), TemporaryDeliveryError, "SomethingNew"),
-        (EndpointConnectionError(endpoint_url="http://x"), TemporaryDeliveryError, "EndpointConnectionError"),
-        (TimeoutError(), TemporaryDeliveryError, "TimeoutError"),
+        (client_error("NotFound", 404), PermanentDeliveryError, "not_found"),
+        (client_error("AuthorizationError", 403), PermanentDeliveryError, "access_denied"),
+        (client_error("KMSDisabled", 400), PermanentDeliveryError, "kms_denied"),
+        (client_error("InvalidParameter", 400), PermanentDeliveryError, "invalid_request"),
+        (client_error("Throttling", 400), TemporaryDeliveryError, "throttling"),
+        (client_error("Unavailable", 503), TemporaryDeliveryError, "server_error"),
+        (EndpointConnectionError(endpoint_url="http://x"), TemporaryDeliveryError, "network"),
+        (TimeoutError(), TemporaryDeliveryError, "network"),
     ],
-    ids=["not-found", "denied", "throttled", "5xx", "unknown", "no-connection", "timeout"],
+    ids=["not-found", "denied", "kms", "invalid", "throttled", "5xx", "no-connection", "timeout"],
 )
 async def test_whole_call_errors_apply_to_every_alert_of_the_batch(
     exc: BaseException, kind: type[Exception], code: str
 ) -> None:
-    """A failed PublishBatch call yields the same mapped error for each of its alerts."""
+    """A failed PublishBatch call yields the same error (aws.classify_client_error) for each alert."""
     fake = FakeSns()
     fake.raise_next = exc
     results = await sink(fake).deliver([make_alert(0), make_alert(1)])

@@ -28,7 +28,9 @@ from typing import Any
 
 import msgspec
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
+from trailwatchd.aws import THROTTLING, classify_client_error
 from trailwatchd.config import SnsSinkConfig
 from trailwatchd.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
 from trailwatchd.model import Alert
@@ -39,19 +41,8 @@ MAX_BATCH_ENTRIES = 10
 SUBJECT_MAX_CHARS = 99  # "less than 100 characters"
 ATTRIBUTE_VALUE_MAX_CHARS = 256  # ours, not AWS's: filter-policy values are short identifiers
 BULKY_EVENT_FIELDS = ("requestParameters", "responseElements")
-# Per-entry failures that are worth retrying even when SNS marks them SenderFault.
-TEMPORARY_CODES = frozenset(
-    {"Throttled", "ThrottledException", "Throttling", "ThrottlingException", "KMSThrottling",
-     "KMSThrottlingException", "InternalError", "InternalFailure", "ServiceUnavailable"}
-)  # fmt: skip
-# Whole-call codes that no retry can fix (wrong topic, no permission, a request we built wrongly).
-PERMANENT_CODES = frozenset(
-    {"NotFound", "NotFoundException", "InvalidParameter", "InvalidParameterValue", "AuthorizationError",
-     "AccessDenied", "AccessDeniedException", "KMSDisabled", "KMSInvalidState", "KMSNotFound",
-     "KMSAccessDenied", "KMSOptInRequired", "InvalidSecurity", "ValidationError", "EndpointDisabled",
-     "TooManyEntriesInBatchRequest", "BatchEntryIdsNotDistinct", "EmptyBatchRequest",
-     "InvalidBatchEntryId", "BatchRequestTooLong", "InvalidClientTokenId", "OptInRequired"}
-)  # fmt: skip
+# Per-entry Failed[] codes worth retrying even when SNS marks them SenderFault (KMS throttling included).
+TEMPORARY_ENTRY_CODES = THROTTLING | {"Throttled", "KMSThrottling", "KMSThrottlingException"}
 
 ClientFactory = Callable[[], Awaitable[Any]]
 
@@ -198,30 +189,6 @@ def fifo_ids(rule_id: str, event_id: str) -> tuple[str, str]:
     return group, dedupe
 
 
-def classify_exception(exc: BaseException) -> tuple[bool, str] | None:
-    """(temporary, code) for a failed AWS call; None for exceptions that are bugs, not AWS trouble.
-
-    Stop-gap until ``trailwatchd.aws.classify_client_error`` (the one place botocore errors are mapped)
-    lands; then ClientError goes there.
-    """
-    # Imported here: botocore is heavy and a log/file-only daemon never needs it.
-    import aiohttp  # noqa: PLC0415
-    from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError  # noqa: PLC0415
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "ClientError")
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code in TEMPORARY_CODES or status >= 500:
-            return True, code
-        return code not in PERMANENT_CODES, code
-    if isinstance(exc, ParamValidationError):
-        return False, "ParamValidationError"
-    if isinstance(exc, BotoCoreError | aiohttp.ClientError | OSError | TimeoutError):
-        return True, type(exc).__name__
-    return None
-
-
 class SnsSink:
     """Publishes alerts to one topic; see the module docstring for the limits it respects."""
 
@@ -305,17 +272,16 @@ class SnsSink:
         return entry
 
     async def _publish(self, batch: list[tuple[int, Prepared]], results: list[DeliveryError | None]) -> None:
+        # Only AWS trouble becomes a delivery error (aiobotocore wraps aiohttp's errors in BotoCoreError);
+        # anything else is a bug and propagates.
         try:
             client = await self._client_factory()
             response = await client.publish_batch(
                 TopicArn=self.config.topic_arn,
                 PublishBatchRequestEntries=[self._entry(i, p) for i, p in batch],
             )
-        except Exception as exc:
-            verdict = classify_exception(exc)
-            if verdict is None:
-                raise
-            temporary, code = verdict
+        except (ClientError, BotoCoreError, OSError, TimeoutError) as exc:
+            temporary, code = classify_client_error(exc)
             kind = TemporaryDeliveryError if temporary else PermanentDeliveryError
             error = kind(self.id, f"PublishBatch to {self.config.topic_arn} failed: {exc}", code=code)
             for index, _ in batch:
@@ -337,7 +303,7 @@ class SnsSink:
         """A Failed[] entry: SenderFault means the request was wrong (permanent) unless it is throttling."""
         code = str(failure.get("Code") or "error")
         reason = f"SNS rejected the message: {code}: {failure.get('Message') or ''}".rstrip(": ")
-        if failure.get("SenderFault") and code not in TEMPORARY_CODES:
+        if failure.get("SenderFault") and code not in TEMPORARY_ENTRY_CODES:
             return PermanentDeliveryError(self.id, reason, code=code)
         return TemporaryDeliveryError(self.id, reason, code=code)
 
