@@ -57,7 +57,7 @@ OPERATORS = (
     "LessThanOrEqualToThreshold",
 )
 MISSING_DATA = ("breaching", "notBreaching", "ignore", "missing")
-# Fields whose values are (nearly) unique per event: as metric dimensions they would create one
+# Leaf fields whose values are (nearly) unique per event: as metric dimensions they would create one
 # Prometheus series per event, and CloudWatch may disable a filter after 1,000 distinct dimension
 # name/value pairs within an hour (PutMetricFilter API reference).
 HIGH_CARDINALITY = frozenset(
@@ -73,11 +73,6 @@ HIGH_CARDINALITY = frozenset(
         "roleSessionName",
         "eventTime",
         "creationDate",
-        "requestParameters",
-        "responseElements",
-        "additionalEventData",
-        "serviceEventDetails",
-        "tlsDetails",
     }
 )
 _NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

@@ -295,8 +295,9 @@ class RuleReader:
             except PatternSyntaxError as err:
                 self.problem(key, str(err), err.line, err.column)
                 continue
-            hot = next((s.name for s in sel if isinstance(s, Prop) and s.name in HIGH_CARDINALITY), None)
-            if hot is not None:
+            # The leaf decides: $.requestParameters.bucketName is fine, $.userIdentity.accessKeyId is not.
+            hot = sel[-1].name if isinstance(sel[-1], Prop) else None
+            if hot in HIGH_CARDINALITY:
                 self.problem(
                     key,
                     f"{hot} is unique per event or nearly so: one label value per event would exhaust "
