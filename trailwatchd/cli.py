@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -236,7 +237,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     """Console entry point; ``out``/``err`` are injectable for tests."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args.func(args, out or sys.stdout, err or sys.stderr)
+    try:
+        result: int = args.func(args, out or sys.stdout, err or sys.stderr)
+    except BrokenPipeError:  # `trailwatchd scan ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return result
 
 

@@ -54,7 +54,7 @@ def iter_input_files(paths: Sequence[str]) -> Iterator[Path]:
 
 
 def default_rule_paths() -> list[str]:
-    return [str(REPO_RULES / pack) for pack in DEFAULT_PACKS]
+    return [str(REPO_RULES / pack) for pack in DEFAULT_PACKS if (REPO_RULES / pack).is_dir()]
 
 
 def _progress(total: int, mode: str, err: TextIO) -> Any:
