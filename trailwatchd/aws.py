@@ -21,6 +21,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
+    ParamValidationError,
     ReadTimeoutError,
 )
 
@@ -80,6 +81,8 @@ def classify_client_error(exc: BaseException) -> tuple[bool, str]:
         if code in DENIED or status == 403:
             return False, "access_denied"
         return False, "invalid_request"
+    if isinstance(exc, ParamValidationError):
+        return False, "invalid_request"  # we built the request wrongly: retrying cannot help
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
         return True, "network"
     if isinstance(exc, BotoCoreError | OSError | asyncio.TimeoutError):
