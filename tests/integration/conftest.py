@@ -41,11 +41,11 @@ def moto_server() -> Iterator[str]:
 def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A reset moto endpoint with dummy credentials in the environment."""
     req = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback moto server
+    with urllib.request.urlopen(req, timeout=10) as resp:
         resp.read()
     for var, value in {
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
     }.items():

@@ -77,6 +77,8 @@ def test_known_series_initialised_to_zero() -> None:
     m.init_rules(["cis-3.1"])
     reg = m.registry
     assert reg.get_sample_value("trailwatchd_objects_processed_total", {"source": "org", "result": "ok"}) == 0
-    assert reg.get_sample_value("trailwatchd_sqs_messages_total", {"source": "org", "outcome": "deleted"}) == 0
+    assert (
+        reg.get_sample_value("trailwatchd_sqs_messages_total", {"source": "org", "outcome": "deleted"}) == 0
+    )
     assert reg.get_sample_value("trailwatchd_alerts_total", {"sink": "security", "outcome": "published"}) == 0
     assert reg.get_sample_value("trailwatchd_rule_matches_total", {"rule": "cis-3.1"}) == 0
