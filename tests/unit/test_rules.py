@@ -130,6 +130,11 @@ def test_globs_and_repeated_paths_load_each_file_once() -> None:
     assert len(rs.rules) == 4
 
 
+def test_a_single_path_string_is_one_path() -> None:
+    """Passing one path as a plain string loads that path, not one path per character."""
+    assert len(RuleSet.load(str(DATA)).rules) == 4
+
+
 def test_dot_files_in_directories_are_skipped(tmp_path: Path) -> None:
     """Editor droppings such as .#rules.toml are not loaded from directories."""
     (tmp_path / "a.toml").write_text(rule_toml())

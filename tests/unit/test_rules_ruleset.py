@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import subprocess
 import sys
 from decimal import Decimal
@@ -236,6 +237,19 @@ def test_get_unknown_rule_raises_key_error() -> None:
     assert rs.get("r").id == "r" and len(rs) == 1
     with pytest.raises(KeyError):
         rs.get("nope")
+
+
+def test_ruleset_pickles_as_its_rules() -> None:
+    """A pickled rule set (for a process pool) rebuilds with the same rules, digest and matches."""
+    rs = RuleSet.load([DATA])
+    copy = pickle.loads(pickle.dumps(rs))
+    assert [r.id for r in copy.rules] == [r.id for r in rs.rules] and copy.digest == rs.digest
+    event = {
+        "eventName": "ConsoleLogin",
+        "userIdentity": {"type": "IAMUser"},
+        "additionalEventData": {"MFAUsed": "No"},
+    }
+    assert [r.id for r in copy.match(event)] == ["console-login-without-mfa"]
 
 
 # -- digest -------------------------------------------------------------------------------------------

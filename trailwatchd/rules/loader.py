@@ -171,6 +171,8 @@ def _describe(rule: Rule) -> str:
 
 def load_rule_files(paths: Sequence[str | Path]) -> list[Rule]:
     """Load and validate every rule in load order; raise :class:`RuleLoadError` listing all problems."""
+    if isinstance(paths, str | Path):  # one path, not a sequence of one-character paths
+        paths = [paths]
     problems: list[Problem] = []
     loaded: list[tuple[int, Rule]] = []
     for file in expand_paths(paths, problems):

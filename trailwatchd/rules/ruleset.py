@@ -158,6 +158,13 @@ class RuleSet:
         """A rule set from rules built in code (tests, benchmarks); duplicate ids raise RuleLoadError."""
         return cls(rules)
 
+    def __reduce__(self) -> tuple[type[RuleSet], tuple[tuple[Rule, ...]]]:
+        """Pickle as the rules (patterns travel as text and recompile), so a process pool can take it.
+
+        The lock and the generated matchers cannot be pickled; failure counts stay with this process.
+        """
+        return RuleSet, (self.rules,)
+
     def get(self, rule_id: str) -> Rule:
         """The rule with this id; KeyError if there is none."""
         return self._by_id[rule_id]
