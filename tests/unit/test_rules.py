@@ -168,6 +168,7 @@ INVALID = [
     ("rule-key", rule_toml('severty = "high"'), "rule[0].severty", "unknown key"),
     ("id-missing", f"[[rule]]\npattern = {PATTERN}\n", "rule[0].id", "required"),
     ("id-charset", rule_toml().replace('"r1"', '"Bad_ID"'), "rule[0].id", "a-z, 0-9"),
+    ("id-newline", rule_toml().replace('"r1"', '"r1\\n"'), "rule[0].id", "a-z, 0-9"),
     ("id-long", rule_toml().replace('"r1"', '"' + "a" * 129 + '"'), "rule[0].id", "1-128"),
     ("pattern-missing", '[[rule]]\nid = "r1"\n', "rule[0].pattern", "required"),
     ("pattern-type", '[[rule]]\nid = "r1"\npattern = 3\n', "rule[0].pattern", "filter pattern string"),

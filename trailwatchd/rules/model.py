@@ -16,7 +16,7 @@ from typing import Any
 
 from trailwatchd.patterns import CompiledPattern, Prop, Selector, required_values
 
-RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+RULE_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")  # use fullmatch: `$` also matches before "\n"
 # CloudWatch StandardUnit (PutMetricFilter MetricTransformation.Unit, PutMetricAlarm Unit).
 UNITS = frozenset(
     {

@@ -131,7 +131,7 @@ class RuleReader:
         if not isinstance(table, dict):
             self.problem(prefix, "must be a table ([[rule]])")
             return None
-        if not isinstance(rid, str) or not RULE_ID_RE.match(rid):
+        if not isinstance(rid, str) or not RULE_ID_RE.fullmatch(rid):
             self.problem(
                 f"{prefix}.id",
                 "required: 1-128 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit",
