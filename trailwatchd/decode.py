@@ -34,8 +34,15 @@ from trailwatchd.errors import DecodeError
 from trailwatchd.projection import RecordDecoder, describe_error, is_json_object, split_values
 
 __all__ = [  # noqa: RUF022 - grouped by topic: keys, limits and counters, record decoding
-    "KeyInfo", "KeyKind", "classify_key", "DecodeLimits", "DecodeStats",
-    "RecordDecoder", "iter_event_file", "iter_records", "load_events",
+    "KeyInfo",
+    "KeyKind",
+    "classify_key",
+    "DecodeLimits",
+    "DecodeStats",
+    "RecordDecoder",
+    "iter_event_file",
+    "iter_records",
+    "load_events",
 ]
 
 Records = Iterator[tuple[dict[str, Any], bytes]]
@@ -91,8 +98,11 @@ _LAYOUT = re.compile(
     r"(?P<kind>CloudTrail|CloudTrail-Digest|CloudTrail-Insight)/(?P<region>[a-z0-9-]+)/"
     r"\d{4}/\d{2}/\d{2}/(?P<file>[^/]+)\Z"
 )
-_FOLDERS = {"CloudTrail": KeyKind.LOG, "CloudTrail-Digest": KeyKind.DIGEST,
-            "CloudTrail-Insight": KeyKind.INSIGHT}
+_FOLDERS = {
+    "CloudTrail": KeyKind.LOG,
+    "CloudTrail-Digest": KeyKind.DIGEST,
+    "CloudTrail-Insight": KeyKind.INSIGHT,
+}
 _GZ = r"\.json(?:\.gz)?\Z"
 _NAMES = {  # digests first: a trail name may contain anything, the other two patterns are stricter
     KeyKind.DIGEST: re.compile(

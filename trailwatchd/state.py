@@ -51,7 +51,13 @@ from trailwatchd.state_schema import (
 )
 
 __all__ = [
-    "AsyncStateStore", "NewAlert", "RejectedAlert", "SpoolEntry", "StateError", "StateStore", "spool_id",
+    "AsyncStateStore",
+    "NewAlert",
+    "RejectedAlert",
+    "SpoolEntry",
+    "StateError",
+    "StateStore",
+    "spool_id",
 ]
 
 BUSY_TIMEOUT_MS = 10_000
@@ -152,14 +158,31 @@ class StateStore:
                 )
                 for sink_id in dict.fromkeys(alert.sink_ids):
                     entry = SpoolEntry(
-                        id=spool_id(sink_id, alert.dedupe_key), sink_id=sink_id, source_id=source_id,
-                        object_key=object_key, dedupe_key=alert.dedupe_key, payload=alert.payload,
-                        attempts=0, next_attempt_at=now, created_at=now, last_error=None,
+                        id=spool_id(sink_id, alert.dedupe_key),
+                        sink_id=sink_id,
+                        source_id=source_id,
+                        object_key=object_key,
+                        dedupe_key=alert.dedupe_key,
+                        payload=alert.payload,
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                        last_error=None,
                     )
                     cur = conn.execute(
                         INSERT_SPOOL,
-                        (entry.id, entry.sink_id, entry.source_id, entry.object_key, entry.dedupe_key,
-                         entry.payload, entry.attempts, entry.next_attempt_at, entry.created_at, None),
+                        (
+                            entry.id,
+                            entry.sink_id,
+                            entry.source_id,
+                            entry.object_key,
+                            entry.dedupe_key,
+                            entry.payload,
+                            entry.attempts,
+                            entry.next_attempt_at,
+                            entry.created_at,
+                            None,
+                        ),
                     )
                     if cur.rowcount:
                         created.append(entry)
@@ -180,10 +203,12 @@ class StateStore:
 
     def undelivered_count(self, source_id: str, object_key: str) -> int:
         """Pending spool entries of one object; zero means the object may be acknowledged."""
-        return int(self._scalar(
-            "SELECT count(*) FROM spool WHERE status = 'pending' AND source_id = ? AND object_key = ?",
-            (source_id, object_key),
-        ))
+        return int(
+            self._scalar(
+                "SELECT count(*) FROM spool WHERE status = 'pending' AND source_id = ? AND object_key = ?",
+                (source_id, object_key),
+            )
+        )
 
     def mark_delivered(self, entry_ids: Sequence[str], *, now: float) -> None:
         """The sink accepted these entries; they stay (``delivered``) until :meth:`prune`."""
@@ -415,11 +440,26 @@ class AsyncStateStore:
         return await self._call(StateStore.object_status, source_id, object_key)
 
     async def record_evaluation(
-        self, source_id: str, object_key: str, alerts: Iterable[NewAlert], *, now: float, ttl_secs: float,
-        events: int = 0, matches: int = 0,
+        self,
+        source_id: str,
+        object_key: str,
+        alerts: Iterable[NewAlert],
+        *,
+        now: float,
+        ttl_secs: float,
+        events: int = 0,
+        matches: int = 0,
     ) -> list[SpoolEntry]:
-        return await self._call(StateStore.record_evaluation, source_id, object_key, list(alerts), now=now,
-                                ttl_secs=ttl_secs, events=events, matches=matches)
+        return await self._call(
+            StateStore.record_evaluation,
+            source_id,
+            object_key,
+            list(alerts),
+            now=now,
+            ttl_secs=ttl_secs,
+            events=events,
+            matches=matches,
+        )
 
     async def due(self, *, now: float, limit: int = 100, sink_id: str | None = None) -> list[SpoolEntry]:
         return await self._call(StateStore.due, now=now, limit=limit, sink_id=sink_id)

@@ -76,9 +76,16 @@ class RejectedAlert:
 def spool_entry(row: sqlite3.Row | tuple[Any, ...]) -> SpoolEntry:
     """A SpoolEntry from a row of the ten spool columns in SpoolEntry's field order."""
     return SpoolEntry(
-        id=row[0], sink_id=row[1], source_id=row[2], object_key=row[3], dedupe_key=row[4],
-        payload=bytes(row[5]), attempts=int(row[6]), next_attempt_at=float(row[7]),
-        created_at=float(row[8]), last_error=row[9],
+        id=row[0],
+        sink_id=row[1],
+        source_id=row[2],
+        object_key=row[3],
+        dedupe_key=row[4],
+        payload=bytes(row[5]),
+        attempts=int(row[6]),
+        next_attempt_at=float(row[7]),
+        created_at=float(row[8]),
+        last_error=row[9],
     )
 
 

@@ -157,4 +157,3 @@ def conditions(node: Node) -> list[Condition]:
     if isinstance(node, MatchAll):
         return []
     return [node]
-

@@ -162,7 +162,10 @@ class DirectorySource:
                 break
             ref = ObjectRef(source_id=self.id, key=key, size=st[0], last_modified=st[1] / 1e9)
             item = WorkItem(
-                source_id=self.id, objects=(ref,), ack=_FileAck(self, key, ident), label=key,
+                source_id=self.id,
+                objects=(ref,),
+                ack=_FileAck(self, key, ident),
+                label=key,
                 received_at=asyncio.get_running_loop().time(),
             )
             self._in_flight[key] = ident
@@ -214,8 +217,14 @@ class DirectorySource:
             attempts = previous.attempts + 1 if previous is not None and previous.identity == ident else 1
             delay = min(RETRY_CAP_SECS, self.config.poll_interval_secs * 2 ** (attempts - 1))
             self._retry[key] = _Retry(ident, attempts, self._clock() + delay)
-            log.info("file_retry_scheduled", source_id=self.id, object_key=key, reason=reason,
-                     attempts=attempts, delay_secs=delay)
+            log.info(
+                "file_retry_scheduled",
+                source_id=self.id,
+                object_key=key,
+                reason=reason,
+                attempts=attempts,
+                delay_secs=delay,
+            )
         finally:
             self._in_flight.pop(key, None)
 
@@ -227,8 +236,9 @@ class DirectorySource:
     def _read(self, ref: ObjectRef, max_bytes: int) -> bytes:
         rel = PurePosixPath(ref.key)
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            raise PermanentFetchError(ref.key, "key is not a path inside the source directory",
-                                      code="invalid_key")
+            raise PermanentFetchError(
+                ref.key, "key is not a path inside the source directory", code="invalid_key"
+            )
         try:
             with self.root.joinpath(*rel.parts).open("rb") as fh:
                 st = os.fstat(fh.fileno())
