@@ -30,7 +30,12 @@ def shipped() -> RuleSet:
 def test_packs_exist() -> None:
     """The CIS and essentials packs ship with the repository."""
     names = {p.name for p in PACKS}
-    assert {"cis-aws-foundations-1.2", "cloudtrail-essentials"} <= names
+    assert {
+        "cis-aws-foundations-1.2",
+        "cloudtrail-essentials",
+        "securityhub-cloudwatch",
+        "s3-data-events",
+    } <= names
 
 
 def test_every_rule_has_both_kinds_of_example(shipped: RuleSet) -> None:
