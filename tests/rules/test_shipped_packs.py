@@ -19,6 +19,7 @@ ACCEPTED_LINT = {
         "cis-3.2-console-sign-in-without-mfa",
         "ne-optional-field",
     ): "CIS 3.2 is shipped exactly as published; cloudtrail-essentials has the guarded variant",
+    ("securityhub-cloudwatch.3", "ne-optional-field"): "Security Hub requires this exact filter text",
 }
 
 
