@@ -13,6 +13,7 @@ import asyncio
 import csv
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -178,11 +179,22 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(str(exc), file=err)
         return 2
     configure_logging(fmt=config.daemon.log_format, level=config.daemon.log_level)
+    loop = asyncio.new_event_loop()
     try:
-        return asyncio.run(run_daemon(config))
+        status = loop.run_until_complete(run_daemon(config))
+        loop.run_until_complete(loop.shutdown_asyncgens())
     except ConfigError as exc:
         print(str(exc), file=err)
         return 2
+    finally:
+        loop.close()  # unlike asyncio.run, does not wait for worker threads
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # A sink stuck in a thread (hung mount, unread FIFO) must not keep a drained daemon alive:
+        # everything unacknowledged is safe in the spool or comes back from the source.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -244,9 +244,10 @@ class Daemon:
                 await asyncio.wait(feeders, timeout=max(0.0, deadline - loop.time()))
                 while not pipeline.idle and loop.time() < deadline:
                     await asyncio.sleep(0.05)
+                # Before cancelling: each cancelled worker lowers the in-flight count as it exits.
+                drained = pipeline.idle
                 for task in background + feeders:
                     task.cancel()
-            drained = pipeline.idle
         log.info("daemon_stopped", drained=drained)
         return 0
 

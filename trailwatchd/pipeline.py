@@ -149,10 +149,12 @@ class Pipeline:
             await item.ack.release(rel.reason, permanent=rel.permanent)
             bound.warning("work_item_released", reason=rel.reason, permanent=rel.permanent)
             return
-        await item.ack.commit()
+        # Ledger first: a kill between the two then leaves a "done" object that is simply acknowledged
+        # when it comes back, instead of an "evaluated" row nobody ever finishes.
         now = self.clock()
         for source_id, key in keys:
             await self.state.mark_done(source_id, key, now=now)
+        await item.ack.commit()
 
     async def _process_object(
         self, source: Source, ref: ObjectRef, key: str, bound: structlog.typing.FilteringBoundLogger

@@ -413,12 +413,6 @@ def stop_with_stuck_sink(tmp_path: Path, spawn: Callable[[str], DaemonProcess]) 
     return daemon
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ProcessDidNotExit,
-    reason="a sink call stuck in a worker thread (hung mount; here a FIFO nobody reads) keeps the process "
-    "alive after daemon_stopped: asyncio.run() joins the default executor's threads with no timeout "
-    "(trailwatchd/cli.py cmd_run), so SIGTERM never completes and only SIGKILL ends it",
-)
 def test_sigterm_exit_is_bounded_even_when_a_sink_is_stuck(
     tmp_path: Path, spawn: Callable[[str], DaemonProcess]
 ) -> None:
@@ -429,11 +423,6 @@ def test_sigterm_exit_is_bounded_even_when_a_sink_is_stuck(
     assert daemon.proc.returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True, raises=DrainMisreported,
-    reason="Daemon.run computes drained = pipeline.idle after cancelling the workers, whose finally blocks "
-    "decrement _in_flight, so an expired drain with items stuck in flight is logged as drained=true",
-)
 def test_daemon_stopped_reports_an_incomplete_drain(
     tmp_path: Path, spawn: Callable[[str], DaemonProcess]
 ) -> None:
@@ -448,12 +437,6 @@ class TornLineGlued(AssertionError):
     """A new alert was appended onto half a line left by a killed writer."""
 
 
-@pytest.mark.xfail(
-    strict=True, raises=TornLineGlued,
-    reason="trailwatchd/sinks/file.py cuts a partial write back only on OSError; after a kill mid-append "
-    "(a SIGKILL can end write(2) short) the next run appends onto the half line, so that alert's line "
-    "is not JSON and every line stays valid JSON no longer holds",
-)
 def test_restart_after_a_torn_append_keeps_every_jsonl_line_valid(
     tmp_path: Path, spawn: Callable[[str], DaemonProcess]
 ) -> None:

@@ -27,6 +27,35 @@ from trailwatchd.model import Alert
 _encoder = msgspec.json.Encoder(decimal_format="number")
 
 
+def repair_torn_tail(path: Path) -> int:
+    """Cut a half-written last line (a kill during a write) back to the last newline; bytes removed.
+
+    The alerts of that line are still pending in the spool, so they are written again whole.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return 0
+    try:
+        size = os.fstat(fd).st_size
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            os.lseek(fd, pos - step, os.SEEK_SET)
+            chunk = os.read(fd, step)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                pos = pos - step + cut + 1
+                break
+            pos -= step
+        if pos < size:
+            os.ftruncate(fd, pos)
+            os.fsync(fd)
+        return size - pos
+    finally:
+        os.close(fd)
+
+
 def append_durably(path: Path, data: bytes) -> None:
     """Append ``data`` to ``path`` (created with its parents, mode 0640) and fsync; all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +82,7 @@ class FileSink:
         self.id = sink_id
         self.path = Path(config.path)
         self._lock = asyncio.Lock()  # one writer at a time keeps lines whole and in order
+        self._checked_tail = False
 
     async def deliver(self, alerts: Sequence[Alert]) -> list[DeliveryError | None]:
         """Write all encodable alerts in one append; one result per alert."""
@@ -71,6 +101,9 @@ class FileSink:
             return results
         try:
             async with self._lock:
+                if not self._checked_tail:
+                    await asyncio.to_thread(repair_torn_tail, self.path)
+                    self._checked_tail = True
                 await asyncio.to_thread(append_durably, self.path, b"".join(lines))
         except OSError as exc:
             error = TemporaryDeliveryError(
