@@ -80,3 +80,15 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
     bad.write_text("[daemon\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_config(bad)
+
+
+async def test_s3_source_type_is_refused_at_startup_with_a_clear_message(tmp_path: Path) -> None:
+    """The s3 poller is not built yet: building it is a ConfigError naming the key, not a crash."""
+    from trailwatchd.sources import build_source
+    from trailwatchd.state import AsyncStateStore
+
+    config = parse_config({**BASE, "sources": {"trail": {"type": "s3", "bucket": "b"}}})
+    async with AsyncStateStore(tmp_path / "s.db") as state:
+        with pytest.raises(ConfigError) as exc:
+            build_source("trail", config.sources["trail"], clients=None, state=state)
+    assert exc.value.key == "sources.trail.type" and "not available" in str(exc.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trailwatchd.config import DirectorySourceConfig, SourceConfig, SqsSourceConfig
+from trailwatchd.errors import ConfigError
 from trailwatchd.metrics import Metrics
 from trailwatchd.sources.base import Source
 from trailwatchd.sources.directory import DirectorySource
@@ -27,4 +28,9 @@ def build_source(
         return SqsSource(source_id, config, clients, metrics=metrics)
     if isinstance(config, DirectorySourceConfig):
         return DirectorySource(source_id, config, state)
-    raise NotImplementedError(f"source type of {source_id!r} is not available in this build")
+    # The S3 poller's config model exists so configs validate, but the poller itself is not built yet.
+    raise ConfigError(
+        'type = "s3" (the bucket poller) is not available in this release; use "sqs" with S3 event '
+        'notifications or "directory"',
+        key=f"sources.{source_id}.type",
+    )
