@@ -8,6 +8,8 @@ import pytest
 
 from trailwatchd.config import DirectorySourceConfig, SqsSourceConfig, load_config, parse_config
 from trailwatchd.errors import ConfigError
+from trailwatchd.sources import build_source
+from trailwatchd.state import AsyncStateStore
 
 BASE = {"sinks": {"console": {"type": "log"}}}
 
@@ -84,9 +86,6 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
 
 async def test_s3_source_type_is_refused_at_startup_with_a_clear_message(tmp_path: Path) -> None:
     """The s3 poller is not built yet: building it is a ConfigError naming the key, not a crash."""
-    from trailwatchd.sources import build_source
-    from trailwatchd.state import AsyncStateStore
-
     config = parse_config({**BASE, "sources": {"trail": {"type": "s3", "bucket": "b"}}})
     async with AsyncStateStore(tmp_path / "s.db") as state:
         with pytest.raises(ConfigError) as exc:
