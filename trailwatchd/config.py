@@ -113,6 +113,8 @@ class SnsSinkConfig(_Model, frozen=True, tag="sns", tag_field="type"):
     subject_prefix: str = "trailwatchd"
     max_message_bytes: Annotated[int, Meta(ge=1024, le=1_048_576)] = 262_144
     include_event: bool = True
+    max_concurrent_batches: Annotated[int, Meta(ge=1, le=32)] = 4
+    """PublishBatch calls in flight at once (standard topics; FIFO topics always send one at a time)."""
 
 
 class LogSinkConfig(_Model, frozen=True, tag="log", tag_field="type"):

@@ -264,9 +264,10 @@ class Pipeline:
                     await self._delivered.wait()
 
     # -- delivery ---------------------------------------------------------------------------------
-    async def deliver_loop(self, sink_id: str, *, batch: int = 10, idle_secs: float = 1.0) -> None:
+    async def deliver_loop(self, sink_id: str, *, idle_secs: float = 1.0) -> None:
         """Deliver due spool entries of one sink forever (cancelled at shutdown)."""
         sink = self.sinks[sink_id]
+        batch = sink.batch_limit
         wake = self._wake[sink_id]
         while True:
             now = self.clock()

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from trailwatchd.config import DirectorySourceConfig, SqsSourceConfig, load_config, parse_config
+from trailwatchd.config import (
+    SINK_CONFIGS,
+    SOURCE_CONFIGS,
+    AwsConfig,
+    DaemonConfig,
+    DirectorySourceConfig,
+    RulesConfig,
+    SqsSourceConfig,
+    load_config,
+    parse_config,
+)
 from trailwatchd.errors import ConfigError
 from trailwatchd.sources import build_source
 from trailwatchd.state import AsyncStateStore
@@ -91,3 +103,19 @@ async def test_s3_source_type_is_refused_at_startup_with_a_clear_message(tmp_pat
         with pytest.raises(ConfigError) as exc:
             build_source("trail", config.sources["trail"], clients=None, state=state)
     assert exc.value.key == "sources.trail.type" and "not available" in str(exc.value)
+
+
+def _option_models() -> list[type[msgspec.Struct]]:
+    """Every config model an operator writes: the top-level sections and every source and sink type."""
+    return [DaemonConfig, AwsConfig, RulesConfig, *SOURCE_CONFIGS.values(), *SINK_CONFIGS.values()]
+
+
+def test_reference_config_documents_every_option(repo_root: Path) -> None:
+    """Each option of each model appears in config/trailwatchd.toml, set or commented out, with its section."""
+    text = (repo_root / "config" / "trailwatchd.toml").read_text()
+    missing = []
+    for model in _option_models():
+        for field in msgspec.structs.fields(model):
+            if not re.search(rf"^#?\s*#?\s*{re.escape(field.encode_name)}\s*=", text, re.MULTILINE):
+                missing.append(f"{model.__name__}.{field.encode_name}")
+    assert not missing, f"undocumented options in config/trailwatchd.toml: {missing}"

@@ -86,6 +86,7 @@ class FakeSource:
 class FakeSink:
     def __init__(self, sink_id: str) -> None:
         self.id = sink_id
+        self.batch_limit = 10
         self.delivered: list[Alert] = []
         self.fail_next: list[DeliveryError] = []
 

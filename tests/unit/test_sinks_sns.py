@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -380,3 +381,39 @@ async def test_close_is_harmless() -> None:
     await sink(fake).close()
     assert fake.calls == []
 
+
+
+class SlowSns(FakeSns):
+    """A FakeSns whose calls take a while, recording how many overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = 0
+        self.peak = 0
+
+    async def publish_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(0.01)
+            return await super().publish_batch(**kwargs)
+        finally:
+            self.active -= 1
+
+
+@pytest.mark.parametrize(("topic", "concurrency", "peak"), [(TOPIC, 3, 3), (TOPIC, 1, 1), (FIFO_TOPIC, 4, 1)])
+async def test_batches_overlap_up_to_the_limit_but_never_on_fifo_topics(
+    topic: str, concurrency: int, peak: int
+) -> None:
+    """Standard topics get concurrent PublishBatch calls; a FIFO topic one at a time, in spool order."""
+    client = SlowSns()
+    sink = SnsSink("s", SnsSinkConfig(topic_arn=topic, max_concurrent_batches=concurrency), client)
+    assert sink.batch_limit == 10 * peak
+    alerts = [make_alert(n) for n in range(50)]
+    results = await sink.deliver(alerts)
+    assert results == [None] * 50
+    assert client.peak == peak
+    sent = sorted(json.loads(e["Message"])["event_id"] for e in client.entries())
+    assert sent == sorted(f"e-{n}" for n in range(50))
+    if topic == FIFO_TOPIC:
+        assert [json.loads(e["Message"])["event_id"] for e in client.entries()] == [f"e-{n}" for n in range(50)]

@@ -18,6 +18,8 @@ class Sink(Protocol):
     """A configured sink. Instances come from the ``SINKS`` table in ``trailwatchd.sinks``."""
 
     id: str
+    batch_limit: int
+    """How many spooled alerts the delivery loop hands to one ``deliver`` call."""
 
     async def deliver(self, alerts: Sequence[Alert]) -> list[DeliveryError | None]:
         """Deliver alerts; return one entry per alert: None when delivered, else the error.

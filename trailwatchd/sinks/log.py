@@ -53,6 +53,7 @@ class LogSink:
 
     def __init__(self, sink_id: str, config: LogSinkConfig) -> None:
         self.id = sink_id
+        self.batch_limit = 100
         self.level = config.level
 
     async def deliver(self, alerts: Sequence[Alert]) -> list[DeliveryError | None]:

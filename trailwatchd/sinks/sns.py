@@ -19,6 +19,7 @@ API_Publish.html, dg/sns-message-attributes.html, dg/fifo-message-dedup.html; sh
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import unicodedata
@@ -197,6 +198,9 @@ class SnsSink:
         self.id = sink_id
         self.config = config
         self.fifo = config.topic_arn.endswith(".fifo")
+        # A FIFO topic must see one batch at a time or its order within a group would race.
+        self.concurrency = 1 if self.fifo else config.max_concurrent_batches
+        self.batch_limit = 10 * self.concurrency
         if callable(getattr(client_factory, "publish_batch", None)):
             client = client_factory
 
@@ -256,8 +260,20 @@ class SnsSink:
                     max_message_bytes=self.config.max_message_bytes,
                 )
             ready.append((index, prepared))
-        for group in split_batches([p.size for _, p in ready], max_bytes=self.config.max_message_bytes):
-            await self._publish([ready[i] for i in group], results)
+        groups = split_batches([p.size for _, p in ready], max_bytes=self.config.max_message_bytes)
+        if self.concurrency == 1:
+            for group in groups:
+                await self._publish([ready[i] for i in group], results)
+            return results
+        # Round trips dominate PublishBatch (about 20-40 ms each); overlapping a few of them multiplies
+        # throughput without reordering anything a standard topic promises to keep in order.
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(group: list[int]) -> None:
+            async with limit:
+                await self._publish([ready[i] for i in group], results)
+
+        await asyncio.gather(*(one(group) for group in groups))
         return results
 
     def _entry(self, index: int, prepared: Prepared) -> dict[str, Any]:
