@@ -20,7 +20,10 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
+    CredentialRetrievalError,
     EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
     ParamValidationError,
     ReadTimeoutError,
 )
@@ -57,10 +60,20 @@ DENIED = frozenset(
         "AuthorizationError",
         "Forbidden",
         "403",
+    }
+)
+# Our own credentials are wrong or stale: nothing is wrong with the object or message, so retry (the
+# credential chain refreshes role and IMDS credentials) instead of parking good input in a DLQ.
+CREDENTIALS = frozenset(
+    {
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "ExpiredToken",
+        "ExpiredTokenException",
         "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "RequestExpired",
+        "TokenRefreshRequired",
     }
 )
 
@@ -74,6 +87,8 @@ def classify_client_error(exc: BaseException) -> tuple[bool, str]:
         message = str(err.get("Message", "") or "")
         if code in THROTTLING or status == 429 or status >= 500:
             return True, "throttling" if (code in THROTTLING or status == 429) else "server_error"
+        if code in CREDENTIALS:
+            return True, "credentials"
         if code in NOT_FOUND or status == 404:
             return False, "not_found"
         if "KMS" in code or "KMS" in message or "kms" in message:
@@ -83,6 +98,8 @@ def classify_client_error(exc: BaseException) -> tuple[bool, str]:
         return False, "invalid_request"
     if isinstance(exc, ParamValidationError):
         return False, "invalid_request"  # we built the request wrongly: retrying cannot help
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+        return True, "credentials"
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
         return True, "network"
     if isinstance(exc, BotoCoreError | OSError | asyncio.TimeoutError):
