@@ -256,6 +256,7 @@ def build_alert(
     event: Mapping[str, Any],
     object_uri: str | None,
     matched_at: float,
+    object_created_at: float | None = None,
     schema_version: int = SCHEMA_VERSION,
 ) -> Alert:
     """The alert for one matching event (schema v1, docs/alerts.md). Never raises on odd events."""
@@ -305,7 +306,10 @@ def build_alert(
             "event_time": clean(event.get("eventTime"), 40),
             "matched_at": _iso(matched_at),
         },
-        "source": {"object": object_uri},
+        "source": {
+            "object": object_uri,
+            "object_created": None if object_created_at is None else _iso(object_created_at),
+        },
         "event": _jsonable(event),
     }
     return Alert(
@@ -325,6 +329,7 @@ def alert_for_rule(
     object_uri: str | None,
     matched_at: float,
     default_sinks: Sequence[str] = (),
+    object_created_at: float | None = None,
 ) -> Alert:
     """:func:`build_alert` from a rule object; a rule naming no sinks goes to ``default_sinks``."""
     return build_alert(
@@ -337,6 +342,7 @@ def alert_for_rule(
         event=event,
         object_uri=object_uri,
         matched_at=matched_at,
+        object_created_at=object_created_at,
     )
 
 

@@ -23,8 +23,8 @@ from botocore.exceptions import (
     CredentialRetrievalError,
     EndpointConnectionError,
     NoCredentialsError,
-    PartialCredentialsError,
     ParamValidationError,
+    PartialCredentialsError,
     ReadTimeoutError,
 )
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Any
 
 from trailwatchd.decode import DecodeLimits, DecodeStats, RecordDecoder, iter_records
 from trailwatchd.model import MetricDatapoint
 from trailwatchd.rules import RuleSet
+from trailwatchd.timeutil import parse_iso_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +50,7 @@ class ObjectResult:
 
     def newest_event_epoch(self) -> float | None:
         """``newest_event_time`` as epoch seconds, or None when absent or unparsable."""
-        return parse_event_time(self.newest_event_time)
-
-
-def parse_event_time(value: object) -> float | None:
-    """CloudTrail's ``eventTime`` (``2024-01-02T03:04:05Z``) to epoch seconds; None if not that shape."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+        return parse_iso_time(self.newest_event_time)
 
 
 def _records(

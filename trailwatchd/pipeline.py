@@ -28,15 +28,16 @@ from dataclasses import dataclass
 
 import structlog
 
-from trailwatchd.alerts import alert_dedupe_key, alert_from_bytes, alert_to_bytes, build_alert
+from trailwatchd.alerts import alert_dedupe_key, alert_for_rule, alert_from_bytes, alert_to_bytes
 from trailwatchd.decode import DecodeLimits, KeyKind, classify_key
-from trailwatchd.engine import ObjectResult, Snapshot, evaluate_object, parse_event_time
+from trailwatchd.engine import ObjectResult, Snapshot, evaluate_object
 from trailwatchd.errors import DecodeError, FetchError, PermanentFetchError, TemporaryDeliveryError
 from trailwatchd.metrics import Metrics, MirrorCounters
 from trailwatchd.model import ObjectRef
 from trailwatchd.sinks.base import Sink
 from trailwatchd.sources.base import Source, WorkItem
 from trailwatchd.state import AsyncStateStore, NewAlert
+from trailwatchd.timeutil import parse_iso_time
 
 log = structlog.get_logger()
 
@@ -208,20 +209,16 @@ class Pipeline:
         now = self.clock()
         alerts: list[NewAlert] = []
         for rule_id, event in result.matches:
-            rule = snap.ruleset.get(rule_id)
-            sinks = tuple(rule.sinks) or self.settings.default_sinks
-            alert = build_alert(
-                rule_id=rule.id,
-                title=rule.title,
-                severity=rule.severity,
-                description=rule.description,
-                tags=tuple(rule.tags),
-                sinks=sinks,
+            alert = alert_for_rule(
+                snap.ruleset.get(rule_id),
                 event=event,
                 object_uri=ref.uri,
                 matched_at=now,
+                default_sinks=self.settings.default_sinks,
+                object_created_at=ref.last_modified,
             )
-            alerts.append(NewAlert(alert_dedupe_key(rule.id, alert.event_id), alert_to_bytes(alert), sinks))
+            key = alert_dedupe_key(rule_id, alert.event_id)
+            alerts.append(NewAlert(key, alert_to_bytes(alert), alert.sinks))
         inserted = await self.state.record_evaluation(
             ref.source_id,
             key,
@@ -319,7 +316,13 @@ class Pipeline:
                 await asyncio.sleep(0)  # let other sinks run; failed entries wait for their retry time
 
     def _observe_delay(self, body: Mapping[str, object], now: float) -> None:
-        when = body.get("when")
-        event_time = parse_event_time(when.get("event_time") if isinstance(when, Mapping) else None)
-        if event_time is not None:
-            self.metrics.delay.labels("event_time").observe(max(0.0, now - event_time))
+        """Delay to delivery from the call (`event_time`) and from the file's arrival (`object_created`)."""
+        when, source = body.get("when"), body.get("source")
+        origins = (
+            ("event_time", when.get("event_time") if isinstance(when, Mapping) else None),
+            ("object_created", source.get("object_created") if isinstance(source, Mapping) else None),
+        )
+        for origin, stamp in origins:
+            at = parse_iso_time(stamp)
+            if at is not None:
+                self.metrics.delay.labels(origin).observe(max(0.0, now - at))

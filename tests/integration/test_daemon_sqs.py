@@ -201,6 +201,16 @@ async def test_every_notification_shape_alerts_once_and_is_deleted(setup: dict[s
         assert all(
             a["rule_id"] == "stop-logging" and a["who"]["arn"].endswith("user/mallory") for a in alerts
         )
+        # Every alert read from an S3 object says when the object appeared (notification time, else the
+        # SQS send time), and the delay from it is observed; the inline EventBridge event has no object.
+        from_objects = [a for a in alerts if a["event_id"] != "evt-inline"]
+        assert all(a["source"]["object_created"] for a in from_objects)
+        delay = {"origin": "object_created"}
+        for _ in range(50):
+            if registry.get_sample_value("trailwatchd_alert_delay_seconds_count", delay) == 4:
+                break
+            await asyncio.sleep(0.1)
+        assert registry.get_sample_value("trailwatchd_alert_delay_seconds_count", delay) == 4
         for _ in range(100):
             if await queue_count(sqs, setup["queue"]) == 0:
                 break

@@ -82,7 +82,7 @@ def test_console_login_without_mfa(corpus_dir: Path) -> None:
         "vpc_endpoint_id": None,
     }
     assert body["when"] == {"event_time": "2024-08-02T08:53:24Z", "matched_at": "2024-08-02T08:55:00.500Z"}
-    assert body["source"] == {"object": "s3://trail/AWSLogs/o.json.gz"}
+    assert body["source"] == {"object": "s3://trail/AWSLogs/o.json.gz", "object_created": None}
     assert body["event"] == event and body["schema_version"] == 1
     assert body["tags"] == ["cis", "3.2"] and body["description"] == "Why it matters."
     assert (a.rule_id, a.event_id, a.severity, a.sinks) == (
@@ -300,4 +300,4 @@ def test_alert_for_rule_uses_default_sinks_when_rule_names_none(corpus_dir: Path
     assert (a.rule_id, a.severity, a.title, a.sinks) == ("cis-3.3", "critical", "Root used", ("console",))
     assert a.body["description"] == "Root should not be used." and a.body["tags"] == ["cis"]
     named = alert_for_rule(_Rule(sinks=("pager",)), event=event, object_uri=None, matched_at=0.0)
-    assert named.sinks == ("pager",) and named.body["source"] == {"object": None}
+    assert named.sinks == ("pager",) and named.body["source"] == {"object": None, "object_created": None}

@@ -11,6 +11,7 @@ from typing import Any
 
 from trailwatchd.alerts import build_alert
 from trailwatchd.sinks.sns import fifo_ids, message_attributes, subject_for
+from trailwatchd.timeutil import parse_iso_time
 
 CONSOLE = "stratus-red-team/aws.initial-access.console-login-without-mfa.json"
 
@@ -44,6 +45,7 @@ def test_example_is_what_build_alert_makes_from_the_corpus_event(repo_root: Path
         event=event,
         object_uri=doc["source"]["object"],
         matched_at=matched_at,
+        object_created_at=parse_iso_time(doc["source"]["object_created"]),
     )
     assert alert.body == doc
     assert list(alert.body) == list(doc)  # same field order as documented

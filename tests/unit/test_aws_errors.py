@@ -16,7 +16,8 @@ from trailwatchd.aws import classify_client_error
 
 
 def client_error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    response = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "Op")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def _option_models() -> list[type[msgspec.Struct]]:
 
 
 def test_reference_config_documents_every_option(repo_root: Path) -> None:
-    """Each option of each model appears in config/trailwatchd.toml, set or commented out, with its section."""
+    """Each option of each model appears in config/trailwatchd.toml, set or commented out."""
     text = (repo_root / "config" / "trailwatchd.toml").read_text()
     missing = []
     for model in _option_models():

@@ -13,7 +13,6 @@ import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from trailwatchd.rules.examples import ExampleFailure
 from trailwatchd.rules.loader import load_rule_files
 from trailwatchd.rules.model import Rule
 from trailwatchd.rules.problems import Problem, RuleLoadError
+from trailwatchd.timeutil import parse_iso_time
 
 # Read for every event whatever the rules say: the index key, alert identity, dedupe and delay metrics.
 ALWAYS_READ: frozenset[Selector] = frozenset(
@@ -38,14 +38,7 @@ def event_time(event: Mapping[str, Any]) -> float | None:
 
     A time without a zone is taken as UTC, which is what CloudTrail always writes.
     """
-    value = event.get("eventTime")
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return parse_iso_time(event.get("eventTime"))
 
 
 def _first_value(event: Any, selector: Selector) -> Any:

@@ -10,7 +10,7 @@ message can be left for the DLQ and counted, never silently deleted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -18,6 +18,7 @@ import msgspec
 
 from trailwatchd.decode import KeyKind, classify_key
 from trailwatchd.errors import DecodeError
+from trailwatchd.timeutil import parse_iso_time
 
 
 class NotificationError(DecodeError):
@@ -33,6 +34,8 @@ class S3Object:
     account: str | None = None
     try_unquoted: bool = False
     """EventBridge does not document whether keys are URL-encoded: retry with unquote_plus on NoSuchKey."""
+    created_at: float | None = None
+    """When the object was written (S3 ``eventTime``, EventBridge ``time``, SNS ``Timestamp``), if said."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,13 @@ def classify(doc: Any, *, depth: int = 0) -> Notification:
     if doc.get("Type") == "Notification" and isinstance(doc.get("Message"), str):
         if depth > 0:
             raise NotificationError("sqs message", "nested SNS envelopes")
-        return classify(_loads(doc["Message"], "SNS Message"), depth=depth + 1)
+        inner = classify(_loads(doc["Message"], "SNS Message"), depth=depth + 1)
+        # CloudTrail's own notice carries no time; the SNS envelope's publish time is the next best.
+        published = parse_iso_time(doc.get("Timestamp"))
+        dated = tuple(
+            o if o.created_at is not None else replace(o, created_at=published) for o in inner.objects
+        )
+        return replace(inner, objects=dated)
     if "detail-type" in doc:
         detail = doc.get("detail")
         dtype = str(doc.get("detail-type"))
@@ -97,6 +106,7 @@ def classify(doc: Any, *, depth: int = 0) -> Notification:
                         obj.get("etag"),
                         doc.get("account"),
                         try_unquoted=True,
+                        created_at=parse_iso_time(doc.get("time")),
                     )
                 ]
             )
@@ -121,6 +131,7 @@ def classify(doc: Any, *, depth: int = 0) -> Notification:
                     obj.get("size"),
                     obj.get("eTag"),
                     owner if isinstance(owner, str) else None,
+                    created_at=parse_iso_time(rec.get("eventTime")),
                 )
             )
         objs, skipped = _split(objects)

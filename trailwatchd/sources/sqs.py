@@ -147,6 +147,8 @@ class SqsSource:
             self.clock(),
             int(attrs.get("ApproximateReceiveCount", "1")),
         )
+        sent_ms = attrs.get("SentTimestamp")
+        sent_at = int(sent_ms) / 1000 if isinstance(sent_ms, str) and sent_ms.isdigit() else None
         self._count("received")
         bound = self.log.bind(message_id=msg.message_id)
         try:
@@ -173,6 +175,7 @@ class SqsSource:
                     bucket=obj.bucket,
                     size=obj.size,
                     etag=obj.etag,
+                    last_modified=obj.created_at if obj.created_at is not None else sent_at,
                     expected_bucket_owner=self.config.expected_bucket_owner,
                 )
             )
