@@ -46,6 +46,10 @@ class DaemonConfig(_Model, frozen=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     dedupe_ttl_secs: PositiveSecs = 7 * 86400.0
     """How long an alerted (rule, eventID) is remembered so a redelivered file alerts only once."""
+    retention_secs: PositiveSecs = 14 * 86400.0
+    """How long finished ledger rows and delivered alerts are kept (>= how long a source can redeliver)."""
+    prune_interval_secs: PositiveSecs = 3600.0
+    """How often expired dedupe keys, old ledger rows and delivered alerts are deleted."""
     queue_size: Annotated[int, Meta(ge=1, le=10_000)] = 64
     """Capacity of each bounded stage queue, in objects; small values push back on sources sooner."""
     max_object_bytes: Annotated[int, Meta(ge=1)] = 256 * 1024 * 1024

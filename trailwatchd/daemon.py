@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -180,6 +181,13 @@ class Daemon:
         log.info("metrics_listening", address=f"{host}:{self.metrics_port}")
 
     # -- run ----------------------------------------------------------------------------------------
+    async def _prune_loop(self, state: AsyncStateStore) -> None:
+        """Prune at start and then every ``prune_interval_secs`` (cancelled at shutdown)."""
+        cfg = self.config.daemon
+        while True:
+            await prune_once(state, self.metrics, now=self.clock(), retention_secs=cfg.retention_secs)
+            await asyncio.sleep(cfg.prune_interval_secs)
+
     async def run(self) -> int:
         """Build, run until stopped, drain. Returns the process exit status."""
         cfg = self.config
@@ -234,6 +242,7 @@ class Daemon:
                 background += [
                     tg.create_task(pipeline.deliver_loop(sid), name=f"sink-{sid}") for sid in self.sinks
                 ]
+                background.append(tg.create_task(self._prune_loop(state), name="state-prune"))
                 feeders = [
                     tg.create_task(src.run(pipeline.emit, self.stop_event), name=f"source-{sid}")
                     for sid, src in self.sources.items()
@@ -250,6 +259,19 @@ class Daemon:
                     task.cancel()
         log.info("daemon_stopped", drained=drained)
         return 0
+
+
+async def prune_once(state: AsyncStateStore, metrics: Metrics, *, now: float, retention_secs: float) -> None:
+    """One prune of the state store, logged and counted; a failure is logged and retried next time."""
+    try:
+        removed = await state.prune(now=now, retention_secs=retention_secs)
+    except sqlite3.Error as exc:  # disk full, locked: the next prune tries again
+        metrics.errors.labels("state", "prune_failed").inc()
+        log.error("state_prune_failed", error=str(exc))
+        return
+    for table, rows in removed.items():
+        metrics.pruned.labels(table).inc(rows)
+    log.info("state_pruned", retention_secs=retention_secs, **removed)
 
 
 async def run_daemon(config: Config, *, handle_signals: bool = True) -> int:

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 OBJECT_RESULTS = ("ok", "skipped", "decode_error", "fetch_error", "duplicate")
 SQS_OUTCOMES = ("received", "deleted", "released", "left_for_dlq", "ignored", "rejected")
 ALERT_OUTCOMES = ("published", "retried", "rejected", "deduplicated")
-STAGES = ("fetch", "decode", "evaluate", "deliver", "acknowledge", "source")
+STAGES = ("fetch", "decode", "evaluate", "deliver", "acknowledge", "source", "state")
 DELAY_ORIGINS = ("event_time", "object_created")
 # Alerts arrive minutes after the API call (CloudTrail delivers ~5 min after the call, up to 15+).
 DELAY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, float("inf"))
@@ -143,6 +143,12 @@ class Metrics:
         self.last_reload = Gauge(
             "trailwatchd_config_last_reload_success_timestamp_seconds",
             "When the configuration was last loaded successfully.",
+            registry=r,
+        )
+        self.pruned = Counter(
+            "trailwatchd_state_pruned_rows_total",
+            "Rows deleted from the state store by the periodic prune.",
+            ["table"],
             registry=r,
         )
         self.extraction_failures = Counter(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,46 @@ async def test_bad_file_is_parked_not_fatal(tmp_path: Path, corpus_records: list
     )
     daemon.request_stop()
     assert await asyncio.wait_for(task, 10) == 0
+
+
+async def test_state_is_pruned_periodically_without_re_alerting(
+    tmp_path: Path, corpus_records: list[dict[str, Any]]
+) -> None:
+    """The daemon prunes finished ledger rows and delivered alerts past retention_secs, on schedule."""
+    base = make_config(tmp_path)
+    config = parse_config(
+        {
+            "daemon": {
+                "metrics_listen": "127.0.0.1:0",
+                "state_path": str(tmp_path / "state.db"),
+                "graceful_shutdown_secs": 5,
+                "retention_secs": 3600,
+                "prune_interval_secs": 0.05,
+            },
+            "rules": {"paths": list(base.rules.paths), "default_sinks": ["out"]},
+            "sources": {
+                "in": {"type": "directory", "path": str(tmp_path / "in"), "poll_interval_secs": 0.05}
+            },
+            "sinks": {"out": {"type": "file", "path": str(tmp_path / "alerts.jsonl")}},
+        }
+    )
+    write_log(tmp_path / "in" / "a.json.gz", corpus_records)
+    skew = [0.0]
+    registry = CollectorRegistry()
+    daemon = Daemon(config, registry=registry, handle_signals=False, clock=lambda: time.time() + skew[0])
+
+    def pruned(table: str) -> float:
+        return registry.get_sample_value("trailwatchd_state_pruned_rows_total", {"table": table}) or 0.0
+
+    task = asyncio.create_task(daemon.run())
+    try:
+        await wait_for(lambda: len(alerts(tmp_path)) == 1)
+        await asyncio.sleep(0.2)  # several prunes inside the retention: nothing may go
+        assert pruned("ledger") == 0 and pruned("spool") == 0
+        skew[0] = 2 * 3600.0  # two hours later, the finished object and its delivered alert expire
+        await wait_for(lambda: pruned("ledger") == 1 and pruned("spool") == 1)
+        await asyncio.sleep(0.3)  # the directory source's own checkpoint still says the file is done
+        assert len(alerts(tmp_path)) == 1
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 10) == 0
