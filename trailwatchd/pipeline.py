@@ -217,8 +217,8 @@ class Pipeline:
                 default_sinks=self.settings.default_sinks,
                 object_created_at=ref.last_modified,
             )
-            key = alert_dedupe_key(rule_id, alert.event_id)
-            alerts.append(NewAlert(key, alert_to_bytes(alert), alert.sinks))
+            dedupe_key = alert_dedupe_key(rule_id, alert.event_id)
+            alerts.append(NewAlert(dedupe_key, alert_to_bytes(alert), alert.sinks))
         inserted = await self.state.record_evaluation(
             ref.source_id,
             key,

@@ -80,7 +80,7 @@ class FileSink:
 
     def __init__(self, sink_id: str, config: FileSinkConfig) -> None:
         self.id = sink_id
-        self.batch_limit = 100  # one fsync per call: bigger batches amortise it
+        self.batch_limit = 10  # one fsync per call; also bounds the duplicates a kill -9 can cause
         self.path = Path(config.path)
         self._lock = asyncio.Lock()  # one writer at a time keeps lines whole and in order
         self._checked_tail = False
