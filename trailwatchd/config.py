@@ -108,6 +108,8 @@ class S3SourceConfig(_Model, frozen=True, tag="s3", tag_field="type"):
     accounts: list[str] = msgspec.field(default_factory=list)
     regions: list[str] = msgspec.field(default_factory=list)
     expected_bucket_owner: str | None = None
+    max_list_requests_per_poll: Annotated[int, Meta(ge=10)] = 1000
+    discovery_interval_secs: PositiveSecs = 3600.0
 
 
 class SnsSinkConfig(_Model, frozen=True, tag="sns", tag_field="type"):
