@@ -208,7 +208,11 @@ class S3Source:
             budget=self.config.max_list_requests_per_poll,
         )
         mono = self._monotonic()
-        if self._discovered_at is None or mono - self._discovered_at >= self.config.discovery_interval_secs:
+        if (
+            not self.partitions  # nothing yet (new trail, empty bucket): look again every poll
+            or self._discovered_at is None
+            or mono - self._discovered_at >= self.config.discovery_interval_secs
+        ):
             found = await discover(
                 lister,
                 self.prefix,
@@ -251,28 +255,27 @@ class S3Source:
                         cur.mark = min([lo, *pending])
             for part in parts:  # phase 2: close days that left the window (and backfill from start)
                 cur = self.cursors[part.base]
-                while (
-                    cur.day < lo.date() and lister.has_budget() and not (stop is not None and stop.is_set())
-                ):
-                    listed = await lister.objects(part.base + day_prefix(cur.day))
+                day, clean = cur.day, True
+                while day < lo.date() and lister.has_budget() and not (stop is not None and stop.is_set()):
+                    listed = await lister.objects(part.base + day_prefix(day))
                     if listed is None:
                         break
                     n, pending = await self._handle(listed, emit, stop)
                     emitted += n
-                    if pending:
-                        break  # wait until everything of this day is committed
-                    self.log.debug("s3_day_closed", partition=part.base, day=cur.day.isoformat())
-                    cur.day, cur.mark = cur.day + timedelta(days=1), None
+                    clean = clean and not pending
+                    if clean:  # a full listing with every file committed: this day is done for good
+                        self.log.debug("s3_day_closed", partition=part.base, day=day.isoformat())
+                        cur.day, cur.mark = day + timedelta(days=1), None
+                    day += timedelta(days=1)
         finally:
             await self._save()
-        if lister.exhausted:
+        if lister.exhausted:  # the rest waits for the next poll (partitions rotate, so none starves)
             self.log.warning(
                 "s3_list_budget_exhausted",
                 requests=lister.requests,
                 max_list_requests_per_poll=self.config.max_list_requests_per_poll,
             )
-        else:
-            self._ready = True
+        self._ready = True
         await self._prune()
         return emitted
 
