@@ -7,7 +7,7 @@ import gzip
 import json
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

@@ -86,8 +86,8 @@ def test_local_offsets_and_dst_are_irrelevant() -> None:
 def test_start_after_is_a_minute_marker_inside_the_day_only() -> None:
     key = start_after(P, at("2024-05-01T00:00Z").date(), at("2024-05-01T10:04:59Z"))
     assert (
-        key
-        == "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/01/111122223333_CloudTrail_eu-west-1_20240501T1004Z"
+        key == "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/01/"
+        "111122223333_CloudTrail_eu-west-1_20240501T1004Z"
     )
     same_minute = key + "_AAAAAAAAAAAAAAAA.json.gz"
     earlier = key.replace("T1004Z", "T1003Z") + "_zzzzzzzzzzzzzzzz.json.gz"
