@@ -3,6 +3,7 @@ backfill from ``start_time``, seen-set pruning and the listing budget. The wall 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import sqlite3
@@ -14,9 +15,12 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from trailwatchd import config as config_mod
 from trailwatchd.aws import AwsClients
 from trailwatchd.config import AwsConfig, S3SourceConfig
+from trailwatchd.daemon import Daemon
 from trailwatchd.metrics import Metrics
+from trailwatchd.sources import s3 as s3_mod
 from trailwatchd.sources.base import WorkItem
 from trailwatchd.sources.s3 import S3Source
 from trailwatchd.sources.s3_listing import parse_time
@@ -227,3 +231,89 @@ async def test_listing_cost_is_bounded_and_everything_arrives(
     assert per_poll[0] == 10 and max(per_poll) <= 10  # discovery + window listings, capped
     assert sorted(got) == sorted(keys)  # every region eventually listed (rotation), nothing twice
     assert src.ready
+
+
+RULES = """
+[[rule]]
+id = "stop-logging"
+severity = "critical"
+pattern = '{ $.eventSource = "cloudtrail.amazonaws.com" && $.eventName = "StopLogging" }'
+"""
+
+
+async def test_daemon_alerts_from_the_bucket_and_a_restart_reprocesses_nothing(
+    aws_clients: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock("2024-05-01T00:04:00Z")
+    monkeypatch.setattr(s3_mod, "utcnow", clock)
+    await aws_clients["s3"].create_bucket(Bucket=BUCKET)
+    # One file from just before midnight, one from after: both inside the window.
+    await put(aws_clients, log_key("2024-04-30T23:58", "Y"), log_key("2024-05-01T00:02", "Z"))
+    (tmp_path / "rules.toml").write_text(RULES)
+    raw = {
+        "daemon": {
+            "metrics_listen": "127.0.0.1:0",
+            "state_path": str(tmp_path / "state.db"),
+            "graceful_shutdown_secs": 5,
+        },
+        "aws": {"region": aws_clients["region"], "endpoint_url": aws_clients["endpoint"]},
+        "rules": {"paths": [str(tmp_path / "rules.toml")], "default_sinks": ["out"]},
+        "sources": {
+            "trail": {
+                "type": "s3",
+                "bucket": BUCKET,
+                "start_time": "2024-04-30T23:00:00Z",
+                "poll_interval_secs": 0.1,
+            }
+        },
+        "sinks": {"out": {"type": "file", "path": str(tmp_path / "alerts.jsonl")}},
+    }
+    config = config_mod.parse_config(raw)
+
+    def alerts() -> list[dict[str, Any]]:
+        path = tmp_path / "alerts.jsonl"
+        return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+    async def run_until(predicate: Any) -> CollectorRegistry:
+        registry = CollectorRegistry()
+        daemon = Daemon(config, registry=registry, handle_signals=False)
+        task = asyncio.create_task(daemon.run())
+        try:
+            for _ in range(200):
+                if predicate(registry):
+                    break
+                await asyncio.sleep(0.05)
+            assert predicate(registry)
+        finally:
+            daemon.request_stop()
+            assert await asyncio.wait_for(task, 15) == 0
+        return registry
+
+    def polled_twice(registry: CollectorRegistry) -> bool:
+        return (
+            registry.get_sample_value("trailwatchd_s3_list_requests_total", {"source": "trail"}) or 0
+        ) >= 6
+
+    first = await run_until(lambda r: len(alerts()) == 2 and polled_twice(r))
+    assert sorted(a["event_id"] for a in alerts()) == sorted(
+        [log_key("2024-04-30T23:58", "Y")[-30:], log_key("2024-05-01T00:02", "Z")[-30:]]
+    )
+    assert (
+        first.get_sample_value("trailwatchd_s3_objects_discovered_total", {"source": "trail", "kind": "log"})
+        == 2
+    )
+    clock.set("2024-05-01T00:10:00Z")
+    second = await run_until(polled_twice)
+    assert len(alerts()) == 2
+    assert (
+        second.get_sample_value("trailwatchd_objects_processed_total", {"source": "trail", "result": "ok"})
+        == 0
+    )
+    assert (
+        first.get_sample_value("trailwatchd_objects_processed_total", {"source": "trail", "result": "ok"})
+        == 2
+    )
+    assert (
+        second.get_sample_value("trailwatchd_s3_objects_discovered_total", {"source": "trail", "kind": "log"})
+        == 0
+    )
