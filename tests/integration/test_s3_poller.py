@@ -317,3 +317,30 @@ async def test_daemon_alerts_from_the_bucket_and_a_restart_reprocesses_nothing(
         second.get_sample_value("trailwatchd_s3_objects_discovered_total", {"source": "trail", "kind": "log"})
         == 0
     )
+
+
+async def test_a_stuck_older_day_does_not_hide_todays_gap(h: Harness, aws_clients: dict[str, Any]) -> None:
+    """While yesterday cannot close (a file keeps failing), today is listed in full, not from the window."""
+    h.clock.set("2024-05-02T09:00:00Z")
+    src = h.source(start_time="2024-05-01T00:00:00Z")
+    stuck, today = log_key("2024-05-01T12:00", "S"), log_key("2024-05-02T08:50", "T")
+    await put(aws_clients, stuck, today)
+    items: list[WorkItem] = []
+
+    async def emit(item: WorkItem) -> None:
+        items.append(item)
+
+    await src.poll(emit)
+    for item in items:
+        if item.objects[0].key == stuck:
+            await item.ack.release("throttled", permanent=False)
+        else:
+            await item.ack.commit()
+    gap = log_key("2024-05-02T09:30", "G")
+    await put(aws_clients, gap)
+    h.clock.set("2024-05-02T12:00:00Z")  # the gap file is now older than the lookback window
+    restarted = h.source(start_time="2024-05-01T00:00:00Z")
+    assert await h.poll(restarted) == sorted([gap, stuck])
+    assert restarted.cursors[restarted.partitions[0].base].day.isoformat() == "2024-05-01"
+    assert await h.poll(restarted) == []
+    assert restarted.cursors[restarted.partitions[0].base].day.isoformat() == "2024-05-02"

@@ -240,12 +240,11 @@ class S3Source:
                 for day in open_days:
                     if day < cur.day or (stop is not None and stop.is_set()):
                         continue
+                    # StartAfter only where the cursor vouches for what it skips; every other day
+                    # prefix is listed in full (a day ahead of the cursor is the young day after midnight).
+                    after = None
                     if day == cur.day and cur.mark is not None:
                         after = start_after(part, day, min(cur.mark, lo) - SLACK)
-                    elif day == lo.date() and day != cur.day:
-                        after = start_after(part, day, lo - SLACK)
-                    else:
-                        after = None
                     listed = await lister.objects(part.base + day_prefix(day), after)
                     if listed is None:
                         break
