@@ -88,6 +88,19 @@ def test_backfill_matches_lines_and_usage_errors(moto_endpoint: str) -> None:
     matches, report = lines[:-1], lines[-1]
     assert len(matches) == sum(report["rules"].values()) > 0
     assert all(m["file"].startswith(f"s3://{BUCKET}/AWSLogs/") for m in matches)
+    # A prefix inside AWSLogs/ narrows the listing to that account; --progress always draws a bar (tqdm).
+    other = layout_key(name.name, prefix="").replace("AWSLogs/", "AWSLogs/o-abcdefghij/", 1)
+    s3.put_object(
+        Bucket=BUCKET, Key=other.replace(other.split("/")[2], "999999999999", 1), Body=name.read_bytes()
+    )
+    narrowed, bar = io.StringIO(), io.StringIO()
+    account = layout_key(name.name, prefix="").split("/")[1]
+    argv = ["scan", f"s3://{BUCKET}/AWSLogs/{account}/", "--since", "2024-08-01", "--until", "2024-08-02",
+            "--format", "json", "--endpoint-url", moto_endpoint, "--region", "us-east-1",
+            "--progress", "always"]  # fmt: skip
+    assert main(argv, out=narrowed, err=bar) == 0, bar.getvalue()
+    assert json.loads(narrowed.getvalue())["files"] == 1
+    assert "1 objects delivered" in bar.getvalue() and "/1 [" in bar.getvalue()  # the tqdm bar
     assert main(["scan", f"s3://{BUCKET}"], out=io.StringIO(), err=(e := io.StringIO())) == 2
     assert "--since" in e.getvalue()
     assert main(["scan", "s3://b", "--since", "yesterday"], out=io.StringIO(), err=io.StringIO()) == 2

@@ -182,6 +182,9 @@ async def test_org_trail_layout_accounts_filter_and_digests_skipped(
     )
     await put(aws_clients, org_log, digest, insight_in_log_folder)
     await put(aws_clients, log_key("2024-05-01T10:10", "X", acct=other, org=ORG))
+    await put(
+        aws_clients, log_key("2024-05-01T10:10", "N", acct=other)
+    )  # a non-org folder beside the org one
     src = h.source(start_time="2024-05-01T00:00:00Z", accounts=[member])
     assert await h.poll(src) == [org_log]
     assert [p.base for p in src.partitions] == [f"AWSLogs/{ORG}/{member}/CloudTrail/ca-central-1/"]
@@ -344,3 +347,29 @@ async def test_a_stuck_older_day_does_not_hide_todays_gap(h: Harness, aws_client
     assert restarted.cursors[restarted.partitions[0].base].day.isoformat() == "2024-05-01"
     assert await h.poll(restarted) == []
     assert restarted.cursors[restarted.partitions[0].base].day.isoformat() == "2024-05-02"
+
+
+async def test_listing_errors_are_logged_counted_and_retried_not_fatal(h: Harness) -> None:
+    """A bucket that does not exist (or a denied List) never crashes the source: it counts and retries."""
+    config = S3SourceConfig(bucket="no-such-bucket", poll_interval_secs=0.05)
+    src = S3Source("trail", config, h.clients, h.state, metrics=h.metrics, clock=h.clock)
+    src.backoff.base = src.backoff.cap = 0.01
+    stop = asyncio.Event()
+
+    async def emit(item: WorkItem) -> None:
+        raise AssertionError("nothing to emit")
+
+    task = asyncio.create_task(src.run(emit, stop))
+    for _ in range(100):
+        if (
+            h.registry.get_sample_value("trailwatchd_errors_total", {"stage": "source", "code": "not_found"})
+            or 0
+        ) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert (
+        h.registry.get_sample_value("trailwatchd_errors_total", {"stage": "source", "code": "not_found"}) or 0
+    ) >= 2
+    assert not src.ready

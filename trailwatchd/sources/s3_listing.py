@@ -70,7 +70,7 @@ def start_after(partition: Partition, day: date, at: datetime) -> str | None:
     return f"{partition.base}{day_prefix(day)}{name}"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Partition:
     """One ``[prefix]AWSLogs/[o-id/]<account>/CloudTrail/<region>/`` folder."""
 
@@ -239,4 +239,4 @@ async def discover(
                 for r in names
                 if REGION.match(r) and (not regions or r in regions)
             ]
-    return sorted(found)
+    return sorted(found, key=lambda p: p.base)  # org_id may be None: order by the folder itself
