@@ -99,7 +99,7 @@ class DirectorySourceConfig(_Model, frozen=True, tag="directory", tag_field="typ
 
 
 class S3SourceConfig(_Model, frozen=True, tag="s3", tag_field="type"):
-    """``type = "s3"``: polls a trail bucket prefix (see docs/operations.md)."""
+    """``type = "s3"``: polls a trail bucket prefix (README "S3 polling"; ``trailwatchd/sources/s3.py``)."""
 
     bucket: str
     prefix: str = ""
