@@ -373,3 +373,27 @@ async def test_listing_errors_are_logged_counted_and_retried_not_fatal(h: Harnes
         h.registry.get_sample_value("trailwatchd_errors_total", {"stage": "source", "code": "not_found"}) or 0
     ) >= 2
     assert not src.ready
+
+
+async def test_a_long_backfill_yields_to_the_live_window(h: Harness, aws_clients: dict[str, Any]) -> None:
+    """Backfill listing stops after one poll interval; fresh files are served first on every poll."""
+    old = [log_key(f"2024-04-{d:02d}T06:00", f"B{d}") for d in range(20, 30)]
+    await put(aws_clients, *old, log_key("2024-05-01T10:10", "W"))
+    ticks = iter(range(0, 10_000, 1))  # each monotonic reading is one second later; the interval is 1 s
+
+    config = S3SourceConfig(bucket=BUCKET, poll_interval_secs=1, start_time="2024-04-20T00:00:00Z")
+    src = S3Source(
+        "trail", config, h.clients, h.state, metrics=h.metrics, clock=h.clock, monotonic=lambda: next(ticks)
+    )
+    first = await h.poll(src)
+    assert log_key("2024-05-01T10:10", "W") in first and len(first) < 1 + len(
+        old
+    )  # window first, then yielded
+    got = set(first)
+    for _ in range(30):
+        await put(aws_clients, fresh := log_key(f"2024-05-01T10:{len(got) % 5 + 10:02d}", f"F{len(got)}"))
+        keys = await h.poll(src)
+        assert fresh in keys  # every poll serves the window, however much backfill remains
+        got |= set(keys)
+    assert set(old) <= got
+    assert src.cursors[src.partitions[0].base].day.isoformat() == "2024-05-01"

@@ -252,10 +252,19 @@ class S3Source:
                     emitted += n
                     if day == cur.day:
                         cur.mark = min([lo, *pending])
+            backfilled = 0
             for part in parts:  # phase 2: close days that left the window (and backfill from start)
                 cur = self.cursors[part.base]
                 day, clean = cur.day, True
-                while day < lo.date() and lister.has_budget() and not (stop is not None and stop.is_set()):
+                while (
+                    day < lo.date()
+                    and lister.has_budget()
+                    and not (stop is not None and stop.is_set())
+                    # a long backfill yields after one poll interval, so the live window is re-listed
+                    # (one listing per poll always happens, so the backfill cannot starve either)
+                    and (not backfilled or self._monotonic() - mono < self.config.poll_interval_secs)
+                ):
+                    backfilled += 1
                     listed = await lister.objects(part.base + day_prefix(day))
                     if listed is None:
                         break
