@@ -185,8 +185,11 @@ async def test_org_trail_layout_accounts_filter_and_digests_skipped(
     await put(
         aws_clients, log_key("2024-05-01T10:10", "N", acct=other)
     )  # a non-org folder beside the org one
-    src = h.source(start_time="2024-05-01T00:00:00Z", accounts=[member])
+    src = h.source(start_time="2024-05-01T00:00:00Z", accounts=[member], expected_bucket_owner="123456789012")
     assert await h.poll(src) == [org_log]
+    ref = h.items[-1].objects[0]
+    assert ref.expected_bucket_owner == "123456789012"  # sent on List (above) and on GetObject:
+    assert gzip.decompress(await src.fetch(ref, 1 << 20)) == gzip.decompress(body(org_log[-30:]))
     assert [p.base for p in src.partitions] == [f"AWSLogs/{ORG}/{member}/CloudTrail/ca-central-1/"]
     sample = h.registry.get_sample_value
     assert sample("trailwatchd_s3_objects_discovered_total", {"source": "trail", "kind": "log"}) == 1
