@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
+import botocore.session
 import pytest
 
 from trailwatchd.cli import main
@@ -27,6 +27,11 @@ def layout_key(name: str, prefix: str = "trail/") -> str:
     return f"{prefix}AWSLogs/{info.account}/CloudTrail/{info.region}/{info.delivered_at:%Y/%m/%d}/{name}"
 
 
+def s3_client(endpoint: str) -> Any:
+    """A plain (sync) botocore client: the CLI under test runs its own event loop."""
+    return botocore.session.get_session().create_client("s3", region_name="us-east-1", endpoint_url=endpoint)
+
+
 def run(argv: list[str]) -> tuple[int, dict[str, Any], str]:
     out, err = io.StringIO(), io.StringIO()
     status = main(argv, out=out, err=err)
@@ -35,7 +40,7 @@ def run(argv: list[str]) -> tuple[int, dict[str, Any], str]:
 
 
 def test_backfill_counts_equal_a_local_scan_of_the_same_files(moto_endpoint: str, tmp_path: Path) -> None:
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint)
+    s3 = s3_client(moto_endpoint)
     s3.create_bucket(Bucket=BUCKET)
     logs = sorted(EXAMPLES.glob("*_CloudTrail_*.json.gz"))
     assert len(logs) >= 10
@@ -76,7 +81,7 @@ def test_backfill_counts_equal_a_local_scan_of_the_same_files(moto_endpoint: str
 
 
 def test_backfill_matches_lines_and_usage_errors(moto_endpoint: str) -> None:
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint)
+    s3 = s3_client(moto_endpoint)
     s3.create_bucket(Bucket=BUCKET)
     name = next(p for p in sorted(EXAMPLES.glob("*_CloudTrail_*.json.gz")) if "20240801" in p.name)
     s3.put_object(Bucket=BUCKET, Key=layout_key(name.name, prefix=""), Body=name.read_bytes())
