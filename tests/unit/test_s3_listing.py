@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trailwatchd.sources.s3_listing import (
     Partition,
@@ -101,3 +103,28 @@ def test_org_partition_base_and_prefix_normalisation() -> None:
     assert normalise_prefix("trail") == "trail/"
     assert normalise_prefix("/trail/") == "trail/"
     assert normalise_prefix("") == ""
+
+
+@given(
+    now=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
+    ),
+    lookback=st.floats(min_value=900, max_value=5 * 86400),
+    start_back=st.floats(min_value=0, max_value=10 * 86400),
+)
+def test_plan_covers_every_minute_of_the_window_and_nothing_else(
+    now: datetime, lookback: float, start_back: float
+) -> None:
+    """Every delivery minute in [max(start, now - lookback), now] falls in a planned prefix; no extra days."""
+    start = (
+        now - timedelta(seconds=start_offset) if start_offset > 0 else now + timedelta(seconds=start_offset)
+    )
+    start = min(start, now)
+    plan = plan_days(now, lookback, start)
+    lo = window_start(now, lookback, start)
+    assert plan[0] == f"{lo:%Y/%m/%d}/" and plan[-1] == f"{now:%Y/%m/%d}/"
+    assert len(plan) == len(set(plan)) == (now.date() - lo.date()).days + 1
+    t = lo
+    while t <= now:
+        assert f"{t:%Y/%m/%d}/" in plan
+        t += timedelta(hours=1)
