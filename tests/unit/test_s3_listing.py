@@ -116,10 +116,7 @@ def test_plan_covers_every_minute_of_the_window_and_nothing_else(
     now: datetime, lookback: float, start_back: float
 ) -> None:
     """Every delivery minute in [max(start, now - lookback), now] falls in a planned prefix; no extra days."""
-    start = (
-        now - timedelta(seconds=start_offset) if start_offset > 0 else now + timedelta(seconds=start_offset)
-    )
-    start = min(start, now)
+    start = now - timedelta(seconds=start_back)  # before or after now - lookback
     plan = plan_days(now, lookback, start)
     lo = window_start(now, lookback, start)
     assert plan[0] == f"{lo:%Y/%m/%d}/" and plan[-1] == f"{now:%Y/%m/%d}/"
