@@ -190,9 +190,6 @@ class S3Source:
         if self.metrics is not None:
             self.metrics.s3_list_requests.labels(self.id).inc()
 
-    def _skipped_folder(self, folder: str, kind: str) -> None:
-        self.log.debug("s3_folder_skipped", folder=folder, kind=kind)
-
     async def poll(self, emit: Emit, stop: asyncio.Event | None = None) -> int:
         """One bounded round: (re)discover if due, list the window, then close/backfill days."""
         now = self.now()
@@ -213,12 +210,19 @@ class S3Source:
             or self._discovered_at is None
             or mono - self._discovered_at >= self.config.discovery_interval_secs
         ):
+            # Discovery is not capped by the poll budget (it runs once an hour and an organization can have
+            # hundreds of accounts); its requests are counted all the same.
+            unbounded = Lister(
+                s3,
+                self.config.bucket,
+                expected_bucket_owner=self.config.expected_bucket_owner,
+                on_request=self._count_request,
+            )
             found = await discover(
-                lister,
+                unbounded,
                 self.prefix,
                 accounts=self.config.accounts,
                 regions=self.config.regions,
-                on_skipped=self._skipped_folder,
             )
             if found is not None:
                 self.partitions = found

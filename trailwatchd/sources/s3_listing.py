@@ -198,12 +198,11 @@ async def discover(
     *,
     accounts: list[str] | tuple[str, ...] = (),
     regions: list[str] | tuple[str, ...] = (),
-    on_skipped: Callable[[str, str], None] | None = None,
 ) -> list[Partition] | None:
     """Every ``AWSLogs/[o-id/]<account>/CloudTrail/<region>/`` under ``prefix``, filtered by the lists.
 
-    ``CloudTrail-Digest`` and ``CloudTrail-Insight`` folders are never listed as event folders
-    (``on_skipped(folder, kind)`` is told about them). ``None`` when the request budget ran out.
+    Cost: one request for ``AWSLogs/``, one per organization id, one per account (continuation pages
+    aside). ``None`` when the request budget ran out.
     """
     root = f"{prefix}AWSLogs/"
     top = await lister.folders(root)
@@ -222,21 +221,14 @@ async def discover(
     for org, account in owners:
         if accounts and account not in accounts:
             continue
-        acct_root = f"{root}{org + '/' if org else ''}{account}/"
-        services = await lister.folders(acct_root)
-        if services is None:
+        # Straight to CloudTrail/: its sibling CloudTrail-Digest/ and CloudTrail-Insight/ folders are never
+        # listed as event folders (one request per account instead of two).
+        names = await lister.folders(f"{root}{org + '/' if org else ''}{account}/CloudTrail/")
+        if names is None:
             return None
-        for service in services:
-            if service != "CloudTrail":
-                if on_skipped is not None and service in ("CloudTrail-Digest", "CloudTrail-Insight"):
-                    on_skipped(acct_root + service + "/", service)
-                continue
-            names = await lister.folders(f"{acct_root}CloudTrail/")
-            if names is None:
-                return None
-            found += [
-                Partition(prefix, org, account, r)
-                for r in names
-                if REGION.match(r) and (not regions or r in regions)
-            ]
+        found += [
+            Partition(prefix, org, account, r)
+            for r in names
+            if REGION.match(r) and (not regions or r in regions)
+        ]
     return sorted(found, key=lambda p: p.base)  # org_id may be None: order by the folder itself
