@@ -65,12 +65,8 @@ RECORD = (
 def write_trail_file(folder: Path, name: str, events: list[tuple[str, bool]]) -> None:
     """A gzipped ``{"Records":[...]}`` file of (eventID, matches the rule) events, renamed into place."""
     records = [
-        RECORD
-        % {
-            "id": eid,
-            "name": "ConsoleLogin" if hit else "DescribeInstances",
-            "source": "signin.amazonaws.com" if hit else "ec2.amazonaws.com",
-        }
+        RECORD % {"id": eid, "name": "ConsoleLogin" if hit else "DescribeInstances",
+                  "source": "signin.amazonaws.com" if hit else "ec2.amazonaws.com"}
         for eid, hit in events
     ]
     body = ('{"Records":[' + ",".join(records) + "]}").encode()
@@ -79,9 +75,8 @@ def write_trail_file(folder: Path, name: str, events: list[tuple[str, bool]]) ->
     tmp.rename(folder / name)
 
 
-def write_config(
-    workdir: Path, *, graceful_secs: float = 10.0, queue_size: int = 64, sink_path: str = "alerts.jsonl"
-) -> Path:
+def write_config(workdir: Path, *, graceful_secs: float = 10.0, queue_size: int = 64,
+                 sink_path: str = "alerts.jsonl") -> Path:
     """The daemon config and rule file in ``workdir``; relative paths resolve against it (the cwd)."""
     (workdir / "in").mkdir(exist_ok=True)
     (workdir / "rules.toml").write_text(RULES)
@@ -129,10 +124,7 @@ class DaemonProcess:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "trailwatchd.cli", "run", "--config", "trailwatchd.toml"],
-                cwd=workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
+                cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )
 
     def events(self) -> list[dict[str, Any]]:
@@ -297,12 +289,8 @@ def test_kill_9_storm_every_alert_arrives_and_duplicates_only_from_the_write_win
             wait_until(partial(evaluated_or_dead, daemon, want), 30, f"run {number}: {want} evaluated")
         else:  # kill the moment the sink has appended past a seeded line count (inside the window)
             target = before + rng.randint(15, 90)
-            wait_until(
-                partial(lines_or_dead, daemon, jsonl, target),
-                30,
-                f"run {number}: {target} JSONL lines",
-                step=0.0005,
-            )
+            wait_until(partial(lines_or_dead, daemon, jsonl, target), 30,
+                       f"run {number}: {target} JSONL lines", step=0.0005)
             if trigger == "growth_delayed":
                 time.sleep(rng.uniform(0.0, 0.02))  # a seeded kill point, not a wait for a timer
         where = f"seed {SEED}, run {number} ({trigger})"
@@ -316,17 +304,15 @@ def test_kill_9_storm_every_alert_arrives_and_duplicates_only_from_the_write_win
         assert set(counts) <= set(spool), "the sink wrote an alert the spool never held"
         window = {k for k, status in spool.items() if status == "pending" and counts[k] > previous[k]}
         assert len(window) <= DELIVERY_BATCH, f"{where}: {len(window)} unrecorded writes > a batch"
-        assert set(keys[len(keys) - len(window) :]) == window, (
+        assert set(keys[len(keys) - len(window):]) == window, (
             f"{where}: the unrecorded alerts are not the last batch written"
         )
         for key, status in spool.items():
             if status == "pending" and counts[key]:
                 unrecorded[key] = counts[key]
         previous = counts
-        report.append(
-            f"kill {number} ({trigger}): {len(keys) - before} lines this run, "
-            f"{len(window)} in the write window"
-        )
+        report.append(f"kill {number} ({trigger}): {len(keys) - before} lines this run, "
+                      f"{len(window)} in the write window")
 
     last = spawn("final")
     drain = finish(last, tmp_path, expected, files=30)
@@ -344,10 +330,8 @@ def test_kill_9_storm_every_alert_arrives_and_duplicates_only_from_the_write_win
     orphans = state["ledger"].get("evaluated", 0)
     assert state["ledger"]["done"] + orphans == 30 and set(state["ledger"]) <= {"done", "evaluated"}
     duplicates = sum(final.values()) - len(expected)
-    report.append(
-        f"total: {len(expected)} alerts, {duplicates} duplicates, {orphans} ledger rows left "
-        f"'evaluated', final drain {drain:.2f}s"
-    )
+    report.append(f"total: {len(expected)} alerts, {duplicates} duplicates, {orphans} ledger rows left "
+                  f"'evaluated', final drain {drain:.2f}s")
     record_property("kill_storm", "; ".join(report))
     print("\n".join(report))
 
@@ -355,9 +339,7 @@ def test_kill_9_storm_every_alert_arrives_and_duplicates_only_from_the_write_win
 # -- 2. SIGTERM / SIGINT drain -----------------------------------------------------------------------
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_drains_in_flight_work_exits_0_and_a_restart_loses_nothing(
-    tmp_path: Path,
-    spawn: Callable[[str], DaemonProcess],
-    record_property: Callable[[str, Any], None],
+    tmp_path: Path, spawn: Callable[[str], DaemonProcess], record_property: Callable[[str, Any], None],
     signum: signal.Signals,
 ) -> None:
     """A stop signal mid-workload finishes the objects already taken, exits 0 within
@@ -384,7 +366,7 @@ def test_stop_signal_drains_in_flight_work_exits_0_and_a_restart_loses_nothing(
     names = [e["event"] for e in daemon.events()]
     assert names.count("daemon_stopped") == 1 and names[-1] == "daemon_stopped", daemon.tail()
     assert daemon.logged("daemon_stopped")[0]["drained"] is True
-    after = names[names.index("daemon_draining") :].count("object_processed")
+    after = names[names.index("daemon_draining"):].count("object_processed")
     assert after >= 1, "nothing was in flight at the signal: the test did not exercise a drain"
     state = read_state(tmp_path)
     assert "pending" not in state["spool"].values(), "the drain left evaluated alerts undelivered"
@@ -398,11 +380,9 @@ def test_stop_signal_drains_in_flight_work_exits_0_and_a_restart_loses_nothing(
     final = Counter(jsonl_keys(jsonl))
     assert set(final) == expected and max(final.values()) == 1, "an alert was lost or repeated"
     record_property("drain_secs", f"{drain:.2f}")
-    print(
-        f"{signum.name} drain {drain:.2f}s (graceful_shutdown_secs={graceful}), {after} object(s) finished "
-        f"while draining, {done_first}/12 files and {first_lines}/{len(expected)} alerts before the "
-        f"restart; restart drain {restart_drain:.2f}s"
-    )
+    print(f"{signum.name} drain {drain:.2f}s (graceful_shutdown_secs={graceful}), {after} object(s) finished "
+          f"while draining, {done_first}/12 files and {first_lines}/{len(expected)} alerts before the "
+          f"restart; restart drain {restart_drain:.2f}s")
 
 
 class ProcessDidNotExit(AssertionError):
@@ -424,11 +404,8 @@ def stop_with_stuck_sink(tmp_path: Path, spawn: Callable[[str], DaemonProcess]) 
     wait_until(lambda: daemon.logged("object_processed") or not daemon.alive(), 30, "an evaluated object")
     sent = time.monotonic()
     daemon.proc.send_signal(signal.SIGTERM)
-    wait_until(
-        lambda: daemon.logged("daemon_stopped") or not daemon.alive(),
-        graceful + STOP_MARGIN_SECS,
-        "daemon_stopped within the drain deadline",
-    )
+    wait_until(lambda: daemon.logged("daemon_stopped") or not daemon.alive(), graceful + STOP_MARGIN_SECS,
+               "daemon_stopped within the drain deadline")
     took = time.monotonic() - sent
     assert took >= graceful * 0.9, f"daemon_stopped after {took:.2f}s: the drain did not wait for its work"
     assert set(read_state(tmp_path)["spool"].values()) == {"pending"}, "a blocked sink delivered something"
@@ -499,11 +476,8 @@ def test_second_sigint_forces_exit_130_and_spooled_alerts_survive(
     os.mkfifo(tmp_path / "blocked.jsonl")
     events = small_corpus(tmp_path / "in", files=3, per_file=4)
     daemon = spawn("run-1")
-    wait_until(
-        lambda: len(daemon.logged("object_processed")) >= 3 or not daemon.alive(),
-        30,
-        "every object evaluated into the spool",
-    )
+    wait_until(lambda: len(daemon.logged("object_processed")) >= 3 or not daemon.alive(), 30,
+               "every object evaluated into the spool")
     daemon.proc.send_signal(signal.SIGINT)
     wait_until(lambda: daemon.logged("daemon_draining") or not daemon.alive(), 10, "daemon_draining")
     assert daemon.alive(), "the first SIGINT ended the process instead of draining"
@@ -535,11 +509,7 @@ def test_unknown_config_key_exits_2_naming_the_key_path(tmp_path: Path, table: s
     config.write_text(config.read_text().replace(f"[{table}]", f"[{table}]\n{key} = 1", 1))
     proc = subprocess.run(
         [sys.executable, "-m", "trailwatchd.cli", "run", "--config", "trailwatchd.toml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False,
     )
     assert proc.returncode == 2, proc.stderr
     # The convention (tests/unit/test_config.py): the key path of the table, then the unknown field.
@@ -558,11 +528,7 @@ def test_shipped_config_passes_check_config(repo_root: Path, config: str) -> Non
         pytest.skip(f"{config} references rule packs not in the repository yet: {', '.join(missing)}")
     proc = subprocess.run(
         [sys.executable, "-m", "trailwatchd.cli", "check-config", config],
-        cwd=repo_root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        cwd=repo_root, capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{config}: OK" in proc.stdout

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.integration
 CONSOLE = "stratus-red-team/aws.initial-access.console-login-without-mfa.json"
 
 
-async def subscribed_queue(aws: dict[str, Any], topic_arn: str, name: str, **attributes: str) -> str:
+async def subscribed_queue(
+    aws: dict[str, Any], topic_arn: str, name: str, **attributes: str
+) -> str:
     """Create an SQS queue subscribed to the topic (subscription attributes as given); its URL."""
     sqs, sns = aws["sqs"], aws["sns"]
     queue_attrs = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
@@ -143,7 +145,9 @@ async def test_fifo_topic_drops_duplicate_alerts(aws_clients: dict[str, Any], co
     )
     assert sum(int(v) for v in counts["Attributes"].values()) == 2  # no third copy waiting behind them
     ids = sorted(m["Attributes"]["MessageDeduplicationId"] for m in messages)
-    expected = sorted(hashlib.sha256(f"cis-3.2\x00{a.event_id}".encode()).hexdigest() for a in (first, other))
+    expected = sorted(
+        hashlib.sha256(f"cis-3.2\x00{a.event_id}".encode()).hexdigest() for a in (first, other)
+    )
     assert ids == expected
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"cis-3.2"}
 
