@@ -401,3 +401,21 @@ async def test_a_long_backfill_yields_to_the_live_window(h: Harness, aws_clients
         got |= set(keys)
     assert set(old) <= got
     assert src.cursors[src.partitions[0].base].day.isoformat() == "2024-05-01"
+
+
+async def test_a_permanently_failing_key_is_parked_with_its_reason_and_not_retried(
+    h: Harness, aws_clients: dict[str, Any]
+) -> None:
+    src = h.source(start_time="2024-05-01T00:00:00Z")
+    bad = log_key("2024-05-01T10:05", "K")
+    await put(aws_clients, bad)
+    items: list[WorkItem] = []
+
+    async def emit(item: WorkItem) -> None:
+        items.append(item)
+
+    await src.poll(emit)
+    ref = items[0].objects[0]
+    await items[0].ack.release("kms_denied: the role needs kms:Decrypt", permanent=True)
+    assert await h.state.object_status("trail", f"{ref.uri}#{ref.etag}") == "parked"
+    assert await h.poll(src) == []  # recorded in the ledger and the seen-set: not retried in a loop

@@ -371,7 +371,10 @@ class S3Source:
     async def _release(self, obj: Listed, reason: str, *, permanent: bool) -> None:
         try:
             if permanent:
-                await self.state.mark_parked(self.id, obj.key, reason=reason, now=time.time())
+                # The same identity the pipeline's ledger uses (URI#etag), so the reason lands on its row.
+                uri = f"s3://{self.config.bucket}/{obj.key}"
+                ident = f"{uri}#{obj.etag}" if obj.etag else uri
+                await self.state.mark_parked(self.id, ident, reason=reason, now=time.time())
                 await self.state.mark_seen(self.id, [obj.key], at=obj.delivered_at.timestamp())
                 self._retry.pop(obj.key, None)
                 self.log.warning("s3_object_parked", object_key=obj.key, reason=reason)
