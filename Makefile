@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= config/trailwatchd.toml
 
-.PHONY: install lint typecheck test unit run bench clean
+.PHONY: install lint typecheck test unit run bench bench-s3 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ run: install
 
 bench: install
 	$(BIN)/python -m bench
+
+bench-s3: install
+	$(BIN)/python -m bench.s3_poll
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis var

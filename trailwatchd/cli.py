@@ -165,6 +165,10 @@ def cmd_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run a rule set over local files and report per-rule counts and metric sums."""
     from trailwatchd.scan import run_scan
 
+    if any(p.startswith("s3://") for p in args.paths):
+        from trailwatchd.backfill import run_backfill
+
+        return run_backfill(args, out, err)
     return run_scan(args, out, err)
 
 
@@ -233,14 +237,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pattern")
     p.set_defaults(func=cmd_lint)
 
-    p = sub.add_parser("scan", help="count what each rule matches over local CloudTrail files")
-    p.add_argument("paths", nargs="+", help="files or directories")
+    p = sub.add_parser("scan", help="count what each rule matches over CloudTrail files (local or S3)")
+    p.add_argument("paths", nargs="+", help="files or directories, or one s3://BUCKET[/PREFIX]")
     p.add_argument(
         "--rules", action="append", help="rule file or directory (repeatable; default: shipped packs)"
     )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--matches", action="store_true", help="also print every match as a JSON line")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
+    s3 = p.add_argument_group("S3 backfill (a path of the form s3://BUCKET[/PREFIX])")
+    s3.add_argument("--since", help="ISO time: first delivery minute to read (required with s3://)")
+    s3.add_argument("--until", help="ISO time: last delivery minute to read (default: now)")
+    s3.add_argument("--region", help="AWS region of the bucket")
+    s3.add_argument("--endpoint-url", help="S3 endpoint (S3-compatible stores, tests)")
+    s3.add_argument("--profile", help="AWS credentials profile")
+    s3.add_argument("--expected-bucket-owner", help="refuse a bucket owned by another account")
     p.set_defaults(func=cmd_scan)
     return parser
 

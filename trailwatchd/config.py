@@ -18,6 +18,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -98,7 +99,7 @@ class DirectorySourceConfig(_Model, frozen=True, tag="directory", tag_field="typ
 
 
 class S3SourceConfig(_Model, frozen=True, tag="s3", tag_field="type"):
-    """``type = "s3"``: polls a trail bucket prefix (see docs/operations.md)."""
+    """``type = "s3"``: polls a trail bucket prefix (README "S3 polling"; ``trailwatchd/sources/s3.py``)."""
 
     bucket: str
     prefix: str = ""
@@ -108,6 +109,19 @@ class S3SourceConfig(_Model, frozen=True, tag="s3", tag_field="type"):
     accounts: list[str] = msgspec.field(default_factory=list)
     regions: list[str] = msgspec.field(default_factory=list)
     expected_bucket_owner: str | None = None
+    max_list_requests_per_poll: Annotated[int, Meta(ge=10)] = 1000
+    discovery_interval_secs: PositiveSecs = 3600.0
+
+    def __post_init__(self) -> None:
+        """``start_time`` is checked here so ``check-config`` reports it, not the first poll."""
+        if self.start_time.strip().lower() != "now":
+            try:
+                datetime.fromisoformat(self.start_time.strip())
+            except ValueError:
+                raise ValueError(
+                    f'start_time {self.start_time!r} is neither "now" nor an ISO 8601 time '
+                    "(e.g. 2024-05-01T00:00:00Z)"
+                ) from None
 
 
 class SnsSinkConfig(_Model, frozen=True, tag="sns", tag_field="type"):

@@ -157,6 +157,18 @@ class Metrics:
             ["rule"],
             registry=r,
         )
+        self.s3_list_requests = Counter(
+            "trailwatchd_s3_list_requests_total",
+            "S3 ListObjectsV2 requests made by the S3 poller (its listing cost).",
+            ["source"],
+            registry=r,
+        )
+        self.s3_objects = Counter(
+            "trailwatchd_s3_objects_discovered_total",
+            "Objects the S3 poller found for the first time, by kind (only log files are read).",
+            ["source", "kind"],
+            registry=r,
+        )
         for origin in DELAY_ORIGINS:
             self.delay.labels(origin)
         for stage in STAGES:

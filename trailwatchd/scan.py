@@ -57,7 +57,7 @@ def default_rule_paths() -> list[str]:
     return [str(REPO_RULES / pack) for pack in DEFAULT_PACKS if (REPO_RULES / pack).is_dir()]
 
 
-def _progress(total: int, mode: str, err: TextIO) -> Any:
+def progress_bar(total: int, mode: str, err: TextIO) -> Any:
     show = mode == "always" or (mode == "auto" and err.isatty() and total > 1)
     if not show:
         return None
@@ -66,68 +66,104 @@ def _progress(total: int, mode: str, err: TextIO) -> Any:
     return tqdm(total=total, unit="file", file=err, leave=False)
 
 
-def run_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Evaluate every file; print per-rule counts and metric sums (text or JSON)."""
+class Scanner:
+    """Accumulates what the rules match over a stream of objects (local files or S3 keys).
+
+    Shared by ``scan PATH...`` and ``scan s3://...`` (``trailwatchd.backfill``) so both count alike.
+    """
+
+    def __init__(self, args: argparse.Namespace, ruleset: RuleSet, out: TextIO) -> None:
+        self.args = args
+        self.ruleset = ruleset
+        self.out = out
+        self.snap = Snapshot.of(ruleset)
+        self.limits = DecodeLimits()
+        self.counts: Counter[str] = Counter({r.id: 0 for r in ruleset.rules if r.enabled})
+        self.metric_sums: dict[str, float] = {}
+        self.skipped: Counter[str] = Counter()
+        self.errors: list[dict[str, str]] = []
+        self.scanned = self.events = 0
+        self.started = time.perf_counter()
+
+    def wanted(self, key: str) -> bool:
+        """False (and counted) for digest and Insight files: they hold no events to match."""
+        if classify_key(key).kind in (KeyKind.DIGEST, KeyKind.INSIGHT):
+            self.skipped["digest_or_insight_files"] += 1
+            return False
+        return True
+
+    def error(self, name: str, reason: str) -> None:
+        self.errors.append({"file": name, "error": reason})
+
+    def feed(self, name: str, data: bytes) -> None:
+        """Evaluate one object's bytes; a decode error is recorded, never raised."""
+        try:
+            result = evaluate_object(self.snap, name=name, data=data, limits=self.limits)
+        except DecodeError as exc:
+            self.error(name, exc.reason)
+            return
+        self.scanned += 1
+        self.events += result.events
+        if result.stats.skipped_oversize:
+            self.skipped["oversize_events"] += result.stats.skipped_oversize
+        for rule_id, event in result.matches:
+            self.counts[rule_id] += 1
+            if self.args.matches:
+                print(dumps({"rule_id": rule_id, "file": name, "event": event}), file=self.out)
+        for _, point in result.datapoints:
+            key = f"{point.namespace}/{point.name}"
+            self.metric_sums[key] = self.metric_sums.get(key, 0.0) + point.value
+
+    def finish(self, err: TextIO) -> int:
+        """Print the report (text or JSON) and the skipped files; the exit status."""
+        elapsed = time.perf_counter() - self.started
+        report = {
+            "files": self.scanned,
+            "events": self.events,
+            "skipped": dict(self.skipped),
+            "errors": self.errors,
+            "rules": dict(self.counts),
+            "metrics": self.metric_sums,
+        }
+        if self.args.format == "json":
+            print(dumps(report), file=self.out)
+        else:
+            _print_text(report, self.ruleset, self.out, elapsed)
+        for e in self.errors:
+            print(f"trailwatchd: skipped {e['file']}: {e['error']}", file=err)
+        return 0
+
+
+def load_ruleset(args: argparse.Namespace, err: TextIO) -> RuleSet | None:
     try:
-        ruleset = RuleSet.load(args.rules or default_rule_paths())
+        return RuleSet.load(args.rules or default_rule_paths())
     except RuleLoadError as exc:
         print(str(exc), file=err)
+        return None
+
+
+def run_scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Evaluate every file; print per-rule counts and metric sums (text or JSON)."""
+    ruleset = load_ruleset(args, err)
+    if ruleset is None:
         return 2
-    snap = Snapshot.of(ruleset)
-    limits = DecodeLimits()
+    scanner = Scanner(args, ruleset, out)
     files = list(iter_input_files(args.paths))
-    bar = _progress(len(files), args.progress, err)
-    counts: Counter[str] = Counter({r.id: 0 for r in ruleset.rules if r.enabled})
-    metric_sums: dict[str, float] = {}
-    skipped: Counter[str] = Counter()
-    errors: list[dict[str, str]] = []
-    scanned = events = 0
-    started = time.perf_counter()
+    bar = progress_bar(len(files), args.progress, err)
     for path in files:
         if bar is not None:
             bar.update(1)
-        kind = classify_key(path.as_posix()).kind
-        if kind in (KeyKind.DIGEST, KeyKind.INSIGHT):
-            skipped["digest_or_insight_files"] += 1
+        if not scanner.wanted(path.as_posix()):
             continue
         try:
             data = path.read_bytes()
-            result = evaluate_object(snap, name=str(path), data=data, limits=limits)
-        except DecodeError as exc:
-            errors.append({"file": str(path), "error": exc.reason})
-            continue
         except OSError as exc:
-            errors.append({"file": str(path), "error": exc.strerror or str(exc)})
+            scanner.error(str(path), exc.strerror or str(exc))
             continue
-        scanned += 1
-        events += result.events
-        if result.stats.skipped_oversize:
-            skipped["oversize_events"] += result.stats.skipped_oversize
-        for rule_id, event in result.matches:
-            counts[rule_id] += 1
-            if args.matches:
-                print(dumps({"rule_id": rule_id, "file": str(path), "event": event}), file=out)
-        for _, point in result.datapoints:
-            key = f"{point.namespace}/{point.name}"
-            metric_sums[key] = metric_sums.get(key, 0.0) + point.value
+        scanner.feed(str(path), data)
     if bar is not None:
         bar.close()
-    elapsed = time.perf_counter() - started
-    report = {
-        "files": scanned,
-        "events": events,
-        "skipped": dict(skipped),
-        "errors": errors,
-        "rules": dict(counts),
-        "metrics": metric_sums,
-    }
-    if args.format == "json":
-        print(dumps(report), file=out)
-    else:
-        _print_text(report, ruleset, out, elapsed)
-    for e in errors:
-        print(f"trailwatchd: skipped {e['file']}: {e['error']}", file=err)
-    return 0
+    return scanner.finish(err)
 
 
 def _print_text(report: dict[str, Any], ruleset: RuleSet, out: TextIO, elapsed: float) -> None:

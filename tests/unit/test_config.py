@@ -21,6 +21,7 @@ from trailwatchd.config import (
 )
 from trailwatchd.errors import ConfigError
 from trailwatchd.sources import build_source
+from trailwatchd.sources.s3 import S3Source
 from trailwatchd.state import AsyncStateStore
 
 BASE = {"sinks": {"console": {"type": "log"}}}
@@ -34,7 +35,7 @@ def test_reference_config_is_valid(repo_root: Path) -> None:
     assert len(config.digest) == 64
 
 
-@pytest.mark.parametrize("name", ["sqs.toml", "directory.toml"])
+@pytest.mark.parametrize("name", ["sqs.toml", "directory.toml", "s3.toml"])
 def test_example_configs_are_valid(repo_root: Path, name: str) -> None:
     """Every example config in config/examples parses."""
     assert load_config(repo_root / "config" / "examples" / name).sources
@@ -96,13 +97,14 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
         load_config(bad)
 
 
-async def test_s3_source_type_is_refused_at_startup_with_a_clear_message(tmp_path: Path) -> None:
-    """The s3 poller is not built yet: building it is a ConfigError naming the key, not a crash."""
+async def test_s3_source_type_builds_the_poller_and_rejects_a_bad_start_time(tmp_path: Path) -> None:
+    """``type = "s3"`` is in the sources table; a start_time that is not ISO nor "now" fails validation."""
     config = parse_config({**BASE, "sources": {"trail": {"type": "s3", "bucket": "b"}}})
     async with AsyncStateStore(tmp_path / "s.db") as state:
-        with pytest.raises(ConfigError) as exc:
-            build_source("trail", config.sources["trail"], clients=None, state=state)
-    assert exc.value.key == "sources.trail.type" and "not available" in str(exc.value)
+        assert isinstance(build_source("trail", config.sources["trail"], clients=None, state=state), S3Source)
+    with pytest.raises(ConfigError) as exc:
+        parse_config({**BASE, "sources": {"trail": {"type": "s3", "bucket": "b", "start_time": "soon"}}})
+    assert "sources" in str(exc.value) and "'soon'" in str(exc.value) and "ISO 8601" in str(exc.value)
 
 
 def _option_models() -> list[type[msgspec.Struct]]:

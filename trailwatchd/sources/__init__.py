@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from trailwatchd.config import DirectorySourceConfig, SourceConfig, SqsSourceConfig
+from trailwatchd.config import DirectorySourceConfig, S3SourceConfig, SourceConfig, SqsSourceConfig
 from trailwatchd.errors import ConfigError
 from trailwatchd.metrics import Metrics
 from trailwatchd.sources.base import Source
 from trailwatchd.sources.directory import DirectorySource
+from trailwatchd.sources.s3 import S3Source
 from trailwatchd.sources.sqs import SqsSource
 from trailwatchd.state import AsyncStateStore
 
-SOURCES: dict[str, type] = {"sqs": SqsSource, "directory": DirectorySource}
+SOURCES: dict[str, type] = {"sqs": SqsSource, "directory": DirectorySource, "s3": S3Source}
 
 
 def build_source(
@@ -28,9 +29,6 @@ def build_source(
         return SqsSource(source_id, config, clients, metrics=metrics)
     if isinstance(config, DirectorySourceConfig):
         return DirectorySource(source_id, config, state)
-    # The S3 poller's config model exists so configs validate, but the poller itself is not built yet.
-    raise ConfigError(
-        'type = "s3" (the bucket poller) is not available in this release; use "sqs" with S3 event '
-        'notifications or "directory"',
-        key=f"sources.{source_id}.type",
-    )
+    if isinstance(config, S3SourceConfig):
+        return S3Source(source_id, config, clients, state, metrics=metrics)
+    raise ConfigError(f"unknown source type {type(config).__name__}", key=f"sources.{source_id}.type")
