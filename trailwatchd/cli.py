@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matches", action="store_true", help="also print every match as a JSON line")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=cmd_scan)
+
+    from trailwatchd.integrity.cli import add_verify_parser  # light: imports nothing heavy at load
+
+    add_verify_parser(sub)
     return parser
 
 

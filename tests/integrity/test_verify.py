@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integrity.trail import BUCKET, T0, Trail, new_key, public_key_list, standard_trail
+from trailwatchd.integrity.digest import parse_digest, string_to_sign
 from trailwatchd.integrity.keys import FileKeyProvider
 from trailwatchd.integrity.store import MemoryStore, StoredObject
 from trailwatchd.integrity.verify import Report, Verifier, summary
@@ -122,7 +123,7 @@ async def test_listed_but_never_ingested_is_repaired(tmp_path: Path) -> None:
     done = set(trail.logs[1:])
     repaired: list[str] = []
 
-    async def processed(bucket: str, key: str) -> bool:
+    async def processed(bucket: str, key: str, etag: str | None) -> bool:
         return key in done
 
     async def repair(bucket: str, key: str) -> None:
@@ -164,8 +165,6 @@ async def test_missing_signature_metadata_and_moved_digest(tmp_path: Path) -> No
 @pytest.mark.parametrize("name", ["cloudtrail-digest_example.json", "cloudtrail-digest_example_empty.json"])
 async def test_documented_digest_examples(name: str, tmp_path: Path) -> None:
     """The documented examples parse; their signatures cannot verify (no key), and say so precisely."""
-    from trailwatchd.integrity.digest import parse_digest, string_to_sign
-
     body = (Path(__file__).parent / "data" / name).read_bytes()
     digest = parse_digest(gzip.compress(body))
     assert digest.account == "111122223333"

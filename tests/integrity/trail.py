@@ -84,7 +84,12 @@ class Trail:
         return key, raw
 
     def add_digest(
-        self, end: datetime, files: list[tuple[str, bytes]], *, backfill: bool = False, start_chain: bool = False
+        self,
+        end: datetime,
+        files: list[tuple[str, bytes]],
+        *,
+        backfill: bool = False,
+        start_chain: bool = False,
     ) -> str:
         name = f"{ACCOUNT}_CloudTrail-Digest_{REGION}_{TRAIL}_{REGION}_{end:%Y%m%dT%H%M%S}Z"
         name += "_backfill.json.gz" if backfill else ".json.gz"
@@ -119,8 +124,7 @@ class Trail:
         }
         raw = json.dumps(doc, indent=2).encode()
         to_sign = (
-            f"{ts(end)}\n{BUCKET}/{key}\n{hashlib.sha256(raw).hexdigest()}\n"
-            f"{prev[2] if prev else 'null'}"
+            f"{ts(end)}\n{BUCKET}/{key}\n{hashlib.sha256(raw).hexdigest()}\n{prev[2] if prev else 'null'}"
         ).encode()
         sig = self.key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256()).hex()
         self.objects[key] = (gzip.compress(raw), {"signature": sig, "signature-algorithm": "SHA256withRSA"})
@@ -137,7 +141,9 @@ def standard_trail(key: rsa.RSAPrivateKey | None = None, prefix: str = "") -> Tr
     d1 = [trail.add_log(T0 - timedelta(minutes=30))]
     trail.add_digest(T0, d1)
     h1 = T0 + timedelta(hours=1)
-    trail.add_digest(h1, [trail.add_log(h1 - timedelta(minutes=40)), trail.add_log(h1 - timedelta(minutes=10))])
+    trail.add_digest(
+        h1, [trail.add_log(h1 - timedelta(minutes=40)), trail.add_log(h1 - timedelta(minutes=10))]
+    )
     h2 = T0 + timedelta(hours=2)
     trail.add_digest(h2, [])
     h3 = T0 + timedelta(hours=3)

@@ -23,6 +23,7 @@ class StoredObject:
 
     data: bytes
     metadata: Mapping[str, str]
+    etag: str | None = None
 
 
 class ObjectStore(Protocol):
@@ -78,4 +79,5 @@ class S3Store:
             if err.code == "not_found":
                 return None
             raise
-        return StoredObject(data, dict(head.get("Metadata") or {}))
+        etag = str(head.get("ETag") or "").strip('"') or None
+        return StoredObject(data, dict(head.get("Metadata") or {}), etag)

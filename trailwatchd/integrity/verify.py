@@ -19,7 +19,7 @@ The verdicts are plain data (``Report``); turning findings into alerts and metri
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,7 +36,8 @@ from trailwatchd.integrity.findings import Finding
 from trailwatchd.integrity.keys import KeyProvider
 from trailwatchd.integrity.store import ObjectStore
 
-Processed = Callable[[str, str], Awaitable[bool]]
+Processed = Callable[[str, str, str | None], Awaitable[bool]]
+"""(bucket, key, etag) -> did the pipeline process this object?"""
 Repair = Callable[[str, str], Awaitable[None]]
 
 
@@ -84,9 +85,17 @@ class Verifier:
     repair: Repair | None = None
     unlisted_grace: timedelta = timedelta(hours=2)
 
-    async def verify(self, bucket: str, prefix: str, since: datetime, until: datetime) -> Report:
+    verified: dict[str, tuple[Digest, str]] = field(default_factory=dict)
+    """Digests already verified valid (the daemon keeps this): not downloaded or re-checked again."""
+
+    async def verify(
+        self, bucket: str, prefix: str | Sequence[str], since: datetime, until: datetime
+    ) -> Report:
+        """Verify digests delivered in ``[since, until]`` under ``prefix`` (one or several prefixes)."""
         report = Report()
-        listed = await self.store.list_keys(bucket, prefix)
+        listed: list[str] = []
+        for one in [prefix] if isinstance(prefix, str) else prefix:
+            listed.extend(await self.store.list_keys(bucket, one))
         chains: dict[tuple[str, str, str, str], list[tuple[datetime, str]]] = {}
         logs: list[tuple[str, str, str, datetime]] = []
         for key in listed:
@@ -122,7 +131,7 @@ class Verifier:
                 )
         return report
 
-    async def _chain(
+    async def _chain(  # noqa: PLR0917
         self,
         bucket: str,
         account: str,
@@ -137,6 +146,15 @@ class Verifier:
         for key in keys:
             uri = _uri(bucket, key)
             backfill = classify_key(key).backfill
+            cached = self.verified.get(key)
+            if cached is not None:  # verified earlier: keep its files as listed, check nothing again
+                seen_main = seen_main or not backfill
+                valid[key] = cached
+                listed_files.update((e.bucket, e.key) for e in cached[0].log_files)
+                prev = report.newest_valid.get((account, region))
+                if prev is None or cached[0].end > prev:
+                    report.newest_valid[(account, region)] = cached[0].end
+                continue
             result = await self._digest(bucket, key, region)
             if isinstance(result, str):
                 report.digests_invalid += 1
@@ -170,6 +188,7 @@ class Verifier:
                 )
             seen_main = seen_main or not backfill
             valid[key] = (digest, signature)
+            self.verified[key] = (digest, signature)
             report.digests_valid += 1
             report.lines.append(Line("Digest file", uri, "valid"))
             prev = report.newest_valid.get((account, region))
@@ -223,7 +242,7 @@ class Verifier:
             return "previous digest signature doesn't match (previous digest replaced)"
         return None
 
-    async def _log_file(
+    async def _log_file(  # noqa: PLR0917
         self, bucket: str, key: str, expected: str, digest: Digest, report: Report, region: str
     ) -> None:
         uri = _uri(bucket, key)
@@ -252,7 +271,8 @@ class Verifier:
             return
         report.logs_valid += 1
         report.lines.append(Line("Log file", uri, "valid"))
-        if self.processed is not None and not await self.processed(bucket, key):
+        assert obj is not None
+        if self.processed is not None and not await self.processed(bucket, key, obj.etag):
             report.logs_repaired += 1
             report.findings.append(
                 Finding(
