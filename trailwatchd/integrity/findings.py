@@ -16,7 +16,7 @@ RULES: dict[str, tuple[str, str]] = {
     "trailwatchd.integrity.digest_invalid": ("high", "CloudTrail digest failed validation"),
     "trailwatchd.integrity.digest_missing": ("high", "CloudTrail digest deleted or moved (chain break)"),
     "trailwatchd.integrity.chain_restarted": (
-        "medium",
+        "warning",
         "CloudTrail digest chain restarted (validation or logging was turned off)",
     ),
     "trailwatchd.integrity.log_file_modified": ("high", "CloudTrail log file modified after delivery"),
@@ -26,7 +26,7 @@ RULES: dict[str, tuple[str, str]] = {
         "CloudTrail log file present but listed by no digest (injected or out-of-band)",
     ),
     "trailwatchd.integrity.log_file_not_ingested": (
-        "low",
+        "notice",
         "CloudTrail log file listed by a digest was never processed (ingested now)",
     ),
 }

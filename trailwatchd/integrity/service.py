@@ -16,16 +16,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import structlog
 
 from trailwatchd.alerts import alert_dedupe_key, alert_to_bytes, build_alert
+from trailwatchd.aws import AwsClients
+from trailwatchd.config import Config
 from trailwatchd.decode import KeyKind, classify_key
+from trailwatchd.integrity.cli import regional_cloudtrail
 from trailwatchd.integrity.findings import Finding, finding_event
-from trailwatchd.integrity.keys import KeyProvider
+from trailwatchd.integrity.keys import AwsKeyProvider, FileKeyProvider, KeyProvider
 from trailwatchd.integrity.metrics import IntegrityMetrics
-from trailwatchd.integrity.store import ObjectStore
+from trailwatchd.integrity.store import ObjectStore, S3Store
 from trailwatchd.integrity.verify import Report, Verifier
 from trailwatchd.model import ObjectRef
 from trailwatchd.sources.base import WorkItem
@@ -162,3 +168,39 @@ class IntegrityService:
         task = asyncio.create_task(send())  # never block a worker on the intake queue
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def attach_integrity(
+    pipeline: Any, cfg: Config, clients: AwsClients | None, stack: AsyncExitStack, clock: Callable[[], float]
+) -> IntegrityService:
+    """Build the service from ``[integrity]`` and hook it into the pipeline's digest path."""
+    icfg = cfg.integrity
+    if clients is None:
+        clients = await stack.enter_async_context(AwsClients(cfg.aws))
+    keys: KeyProvider
+    if icfg.public_key_files:
+        keys = FileKeyProvider(tuple(Path(p) for p in icfg.public_key_files))
+    else:
+        keys = AwsKeyProvider(regional_cloudtrail(stack, cfg.aws))
+    service = IntegrityService(
+        store=S3Store(await clients.get("s3"), max_object_bytes=cfg.daemon.max_object_bytes),
+        keys=keys,
+        state=pipeline.state,
+        metrics=IntegrityMetrics(pipeline.metrics.registry),
+        sinks=icfg.sinks or cfg.rules.default_sinks,
+        emit=pipeline.emit,
+        sources=icfg.sources,
+        unlisted_grace_secs=icfg.unlisted_grace_secs,
+        repair=icfg.repair,
+        clock=clock,
+        dedupe_ttl_secs=cfg.daemon.dedupe_ttl_secs,
+    )
+
+    async def hook(ref: ObjectRef) -> bool:
+        if not service.wants(ref):
+            return False
+        await service.on_digest(ref)
+        return True
+
+    pipeline.digest_hook = hook
+    return service
