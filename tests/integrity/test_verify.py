@@ -176,3 +176,34 @@ async def test_documented_digest_examples(name: str, tmp_path: Path) -> None:
     assert [line.verdict for line in report.lines] == [
         "INVALID: public key not found in region us-east-2 for fingerprint " + digest.fingerprint
     ]
+
+
+async def test_verified_digests_are_not_read_again_until_repairs_land(tmp_path: Path) -> None:
+    trail = standard_trail(KEY)
+    store = store_of(trail)
+    reads: list[str] = []
+    inner_get = store.get
+
+    async def counting_get(bucket: str, key: str) -> StoredObject | None:
+        reads.append(key)
+        return await inner_get(bucket, key)
+
+    store.get = counting_get  # type: ignore[method-assign]
+    done = set(trail.logs[1:])
+
+    async def processed(bucket: str, key: str, etag: str | None) -> bool:
+        return key in done
+
+    verifier = Verifier(store, keyfile(tmp_path), processed=processed)
+    first = await verifier.verify(BUCKET, "", SINCE, UNTIL)
+    assert first.logs_repaired == 1 and len(reads) == 10  # 5 digests + 5 log files
+    reads.clear()
+    second = await verifier.verify(BUCKET, "", SINCE, UNTIL)
+    # only the digest with the unprocessed file is read again (its file too), until the repair lands
+    assert second.logs_repaired == 1 and reads == [trail.digests[0], trail.logs[0]]
+    done.add(trail.logs[0])
+    reads.clear()
+    third = await verifier.verify(BUCKET, "", SINCE, UNTIL)
+    assert third.findings == [] and reads == [trail.digests[0], trail.logs[0]]
+    reads.clear()
+    assert (await verifier.verify(BUCKET, "", SINCE, UNTIL)).findings == [] and reads == []

@@ -107,6 +107,9 @@ class IntegrityService:
         async with self._lock:  # one verification at a time: the cache and counters stay consistent
             self._repair_source = ref.source_id
             report = await self.verifier.verify(ref.bucket, prefixes, since, info.delivered_at)
+            horizon = since - timedelta(hours=1)  # bounded memory: older digests are never re-read
+            for old in [k for k, (d, _) in self.verifier.verified.items() if d.end < horizon]:
+                del self.verifier.verified[old]
         self.metrics.observe(report)
         await self._alert(ref, report.findings)
         log.info(

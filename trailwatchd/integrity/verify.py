@@ -194,9 +194,13 @@ class Verifier:
             prev = report.newest_valid.get((account, region))
             if prev is None or digest.end > prev:
                 report.newest_valid[(account, region)] = digest.end
+            repaired_before = report.logs_repaired
             for entry in digest.log_files:
                 listed_files.add((entry.bucket, entry.key))
                 await self._log_file(entry.bucket, entry.key, entry.hash_value, digest, report, region)
+            if report.logs_repaired > repaired_before:
+                # Re-check next time until the pipeline has the repaired files: a failed repair retries.
+                self.verified.pop(key, None)
 
     async def _digest(self, bucket: str, key: str, region: str) -> tuple[Digest, str] | str:
         """(digest, its signature) or the validate-logs reason it is invalid."""
