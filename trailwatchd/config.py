@@ -161,6 +161,8 @@ class IntegrityConfig(_Model, frozen=True):
     """Ingest listed log files the pipeline never processed (gap repair)."""
     sinks: list[str] = msgspec.field(default_factory=list)
     """Sinks for integrity findings; empty = ``rules.default_sinks``."""
+
+
 SinkConfig = SnsSinkConfig | LogSinkConfig | FileSinkConfig
 
 
@@ -251,6 +253,14 @@ def parse_config(
                 file=file,
                 key=f"rules.default_sinks[{i}]",
             )
+    for field_name, known in (("sinks", config.sinks), ("sources", config.sources)):  # [integrity] ids
+        for i, ident in enumerate(getattr(config.integrity, field_name)):
+            if ident not in known:
+                raise ConfigError(
+                    f"names {field_name[:-1]} {ident!r}, which is not defined under [{field_name}.{ident}]",
+                    file=file,
+                    key=f"integrity.{field_name}[{i}]",
+                )
     return msgspec.structs.replace(config, path=file, digest=digest)
 
 
