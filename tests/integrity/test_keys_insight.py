@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry
 
 from tests.integrity.trail import fingerprint, new_key, public_der
 from tests.unit.test_pipeline import FakeSink, FakeSource, RecordingAck
 from trailwatchd.engine import Snapshot
+from trailwatchd.errors import PermanentFetchError, TemporaryFetchError
 from trailwatchd.integrity.digest import load_public_key
 from trailwatchd.integrity.keys import AwsKeyProvider
 from trailwatchd.metrics import Metrics, MirrorCounters
@@ -107,3 +109,34 @@ async def test_insight_file_is_evaluated_as_events(tmp_path: Path) -> None:
     assert [a.rule_id for a in sink.delivered] == ["insight-start"]  # the Start record, not the End one
     assert sink.delivered[0].body["summary"].startswith("CloudTrail Insight ApiCallRateInsight Start")
     await state.close()
+
+
+async def test_aws_provider_errors_become_fetch_errors() -> None:
+    class Failing:
+        def __init__(self, code: str, status: int) -> None:
+            self.code, self.status = code, status
+
+        async def list_public_keys(self, **kwargs: Any) -> dict[str, Any]:
+            raise ClientError(
+                {
+                    "Error": {"Code": self.code, "Message": "m"},
+                    "ResponseMetadata": {"HTTPStatusCode": self.status},
+                },
+                "ListPublicKeys",
+            )
+
+    for code, status, cls in (
+        ("ThrottlingException", 400, TemporaryFetchError),
+        ("AccessDenied", 403, PermanentFetchError),
+    ):
+        failing = Failing(code, status)
+
+        async def client_for(region: str, f: Failing = failing) -> Any:
+            return f
+
+        try:
+            await AwsKeyProvider(client_for).get("us-east-1", "ab", WHEN)
+        except cls as err:
+            assert "ListPublicKeys us-east-1" in str(err)
+        else:
+            raise AssertionError("no error raised")

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from trailwatchd.aws import classify_client_error
+from trailwatchd.errors import PermanentFetchError, TemporaryFetchError
 from trailwatchd.integrity.digest import fingerprint, load_public_key
 
 
@@ -74,8 +76,14 @@ class AwsKeyProvider:
             token: str | None = None
             while True:
                 call = dict(kwargs, **({"NextToken": token} if token else {}))
-                resp = await client.list_public_keys(**call)
-                for fp, key in keys_from_list(resp.get("PublicKeyList", []), base64_values=False).items():
+                try:
+                    resp = await client.list_public_keys(**call)
+                    found = keys_from_list(resp.get("PublicKeyList", []), base64_values=False)
+                except Exception as exc:  # an AWS error or an unloadable key: the caller retries later
+                    temporary, code = classify_client_error(exc)
+                    cls = TemporaryFetchError if temporary else PermanentFetchError
+                    raise cls(f"cloudtrail:ListPublicKeys {region}", str(exc), code=code) from exc
+                for fp, key in found.items():
                     self._cache[(region, fp)] = key
                 token = resp.get("NextToken")
                 if not token:

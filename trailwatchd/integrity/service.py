@@ -27,6 +27,7 @@ from trailwatchd.alerts import alert_dedupe_key, alert_to_bytes, build_alert
 from trailwatchd.aws import AwsClients
 from trailwatchd.config import Config
 from trailwatchd.decode import KeyKind, classify_key
+from trailwatchd.errors import FetchError, TemporaryFetchError
 from trailwatchd.integrity.cli import regional_cloudtrail
 from trailwatchd.integrity.findings import Finding, finding_event
 from trailwatchd.integrity.keys import AwsKeyProvider, FileKeyProvider, KeyProvider
@@ -202,7 +203,13 @@ async def attach_integrity(
     async def hook(ref: ObjectRef) -> bool:
         if not service.wants(ref):
             return False
-        await service.on_digest(ref)
+        try:
+            await service.on_digest(ref)
+        except FetchError:
+            raise
+        except Exception as exc:  # a bug or odd input must not stop the daemon: retried, then the DLQ
+            log.exception("digest_verify_crashed", object_key=ref.key)
+            raise TemporaryFetchError(ref.uri, f"verification failed: {exc!r}", code="unexpected") from exc
         return True
 
     pipeline.digest_hook = hook
