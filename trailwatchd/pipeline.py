@@ -42,9 +42,9 @@ from trailwatchd.timeutil import parse_iso_time
 log = structlog.get_logger()
 
 RETRY_BASE_SECS = 1.0
+RETRY_CAP_SECS = 300.0
 DigestHook = Callable[[ObjectRef], Awaitable[bool]]
 """Called for digest keys; True when it verified the digest (trailwatchd.integrity.service)."""
-RETRY_CAP_SECS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
