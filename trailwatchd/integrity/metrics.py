@@ -17,8 +17,8 @@ class IntegrityMetrics:
         )
         self.log_files = Counter(
             "trailwatchd_integrity_log_files_total",
-            "Log files checked against digests, by outcome "
-            "(verified, missing, modified, unlisted, repaired).",
+            "Log files checked against digests: verifications that passed (verified), and distinct files "
+            "found missing, modified, unlisted or repaired.",
             ["outcome"],
             registry=registry,
         )

@@ -78,6 +78,7 @@ class IntegrityService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._repair_source = ""
+        self._counted: dict[tuple[str, str], float] = {}
         self.verifier = Verifier(
             store,
             keys,
@@ -111,6 +112,7 @@ class IntegrityService:
             horizon = since - timedelta(hours=1)  # bounded memory: older digests are never re-read
             for old in [k for k, (d, _) in self.verifier.verified.items() if d.end < horizon]:
                 del self.verifier.verified[old]
+        self._count_once(report)
         self.metrics.observe(report)
         await self._alert(ref, report.findings)
         log.info(
@@ -122,6 +124,24 @@ class IntegrityService:
             findings=len(report.findings),
         )
         return report
+
+    def _count_once(self, report: Report) -> None:
+        """Windows overlap, so one bad file can be seen by several runs: count each problem file once."""
+        now = self.clock()
+        for old in [s for s, t in self._counted.items() if t < now - 2 * 86400]:
+            del self._counted[old]
+        fresh = dict.fromkeys(
+            ("log_file_unlisted", "log_file_not_ingested", "log_file_modified", "log_file_missing"), 0
+        )
+        for finding in report.findings:
+            name = finding.rule_id.rsplit(".", 1)[-1]
+            if name in fresh and (name, finding.subject) not in self._counted:
+                self._counted[(name, finding.subject)] = now
+                fresh[name] += 1
+        report.logs_unlisted = fresh["log_file_unlisted"]
+        report.logs_repaired = fresh["log_file_not_ingested"]
+        report.logs_modified = fresh["log_file_modified"]
+        report.logs_missing = fresh["log_file_missing"]
 
     async def _alert(self, ref: ObjectRef, findings: Sequence[Finding]) -> None:
         now = self.clock()
