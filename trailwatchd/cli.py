@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     s3.add_argument("--profile", help="AWS credentials profile")
     s3.add_argument("--expected-bucket-owner", help="refuse a bucket owned by another account")
     p.set_defaults(func=cmd_scan)
+
+    from trailwatchd.integrity.cli import add_verify_parser  # light: imports nothing heavy at load
+
+    add_verify_parser(sub)
     return parser
 
 

@@ -159,6 +159,24 @@ SINK_CONFIGS: dict[str, type[_Model]] = {
 }
 
 SourceConfig = SqsSourceConfig | DirectorySourceConfig | S3SourceConfig
+
+
+class IntegrityConfig(_Model, frozen=True):
+    """``[integrity]``: verify CloudTrail digests as they arrive (docs/integrity.md). Off by default."""
+
+    enabled: bool = False
+    sources: list[str] = msgspec.field(default_factory=list)
+    """Source ids whose digest keys are verified; empty = every source that delivers digests."""
+    public_key_files: list[str] = msgspec.field(default_factory=list)
+    """``aws cloudtrail list-public-keys`` JSON files; empty = ``ListPublicKeys`` in the digest's region."""
+    unlisted_grace_secs: Annotated[float, Meta(ge=0)] = 7200.0
+    """How long before a digest's end a log file must have been delivered to be expected in a digest."""
+    repair: bool = True
+    """Ingest listed log files the pipeline never processed (gap repair)."""
+    sinks: list[str] = msgspec.field(default_factory=list)
+    """Sinks for integrity findings; empty = ``rules.default_sinks``."""
+
+
 SinkConfig = SnsSinkConfig | LogSinkConfig | FileSinkConfig
 
 
@@ -170,6 +188,7 @@ class Config(_Model, frozen=True):
     rules: RulesConfig = msgspec.field(default_factory=RulesConfig)
     sources: dict[str, SourceConfig] = msgspec.field(default_factory=dict)
     sinks: dict[str, SinkConfig] = msgspec.field(default_factory=dict)
+    integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
     path: str | None = None
     """Where the config was read from; relative paths in it resolve against the current directory."""
     digest: str = ""
@@ -248,6 +267,14 @@ def parse_config(
                 file=file,
                 key=f"rules.default_sinks[{i}]",
             )
+    for field_name, known in (("sinks", config.sinks), ("sources", config.sources)):  # [integrity] ids
+        for i, ident in enumerate(getattr(config.integrity, field_name)):
+            if ident not in known:
+                raise ConfigError(
+                    f"names {field_name[:-1]} {ident!r}, which is not defined under [{field_name}.{ident}]",
+                    file=file,
+                    key=f"integrity.{field_name}[{i}]",
+                )
     return msgspec.structs.replace(config, path=file, digest=digest)
 
 

@@ -28,6 +28,7 @@ from trailwatchd.aws import AwsClients
 from trailwatchd.config import Config, SnsSinkConfig, SqsSourceConfig
 from trailwatchd.engine import Snapshot
 from trailwatchd.errors import ConfigError
+from trailwatchd.integrity.service import attach_integrity
 from trailwatchd.metrics import Metrics, MirrorCounters, MirrorSpec
 from trailwatchd.pipeline import Pipeline, PipelineSettings
 from trailwatchd.rules import RuleSet
@@ -230,6 +231,8 @@ class Daemon:
                     max_event_bytes=cfg.daemon.max_event_bytes,
                 ),
             )
+            if cfg.integrity.enabled:  # [integrity]: verify digest keys instead of skipping them
+                await attach_integrity(pipeline, cfg, clients, stack, self.clock)
             await self._start_http(stack)
             log.info(
                 "daemon_started",

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -43,6 +43,8 @@ log = structlog.get_logger()
 
 RETRY_BASE_SECS = 1.0
 RETRY_CAP_SECS = 300.0
+DigestHook = Callable[[ObjectRef], Awaitable[bool]]
+"""Called for digest keys; True when it verified the digest (trailwatchd.integrity.service)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,8 @@ class Pipeline:
         self._in_flight = 0
         self._newest_event = 0.0
         self.limits = DecodeLimits(max_event_bytes=settings.max_event_bytes)
+        self.digest_hook: DigestHook | None = None
+        """Integrity verification of digest keys (``[integrity]``); ``None`` = digests are skipped."""
 
     # -- intake -----------------------------------------------------------------------------------
     async def emit(self, item: WorkItem) -> None:
@@ -166,9 +170,20 @@ class Pipeline:
             self.metrics.objects.labels(ref.source_id, "duplicate").inc()
             bound.info("object_already_evaluated", object_key=ref.key, status=status)
             return status == "evaluated"
-        if ref.inline is None and classify_key(ref.key).kind in (KeyKind.DIGEST, KeyKind.INSIGHT):
+        kind = classify_key(ref.key).kind if ref.inline is None else KeyKind.OTHER
+        if kind is KeyKind.DIGEST and self.digest_hook is not None:
+            try:
+                handled = await self.digest_hook(ref)
+            except FetchError as err:  # S3 or key lookup failed: retry the digest later
+                self.metrics.errors.labels("integrity", err.code).inc()
+                bound.error("digest_verify_failed", object_key=ref.key, error=str(err), code=err.code)
+                raise _Release(str(err), permanent=False) from err
+            if handled:
+                self.metrics.objects.labels(ref.source_id, "verified").inc()
+                return False
+        if kind is KeyKind.DIGEST:
             self.metrics.objects.labels(ref.source_id, "skipped").inc()
-            bound.info("object_skipped", object_key=ref.key, reason="digest or insight file")
+            bound.info("object_skipped", object_key=ref.key, reason="digest file")
             return False
         data: bytes | None = None
         if ref.inline is None:
