@@ -243,6 +243,7 @@ class Daemon:
                     tg.create_task(pipeline.deliver_loop(sid), name=f"sink-{sid}") for sid in self.sinks
                 ]
                 background.append(tg.create_task(self._prune_loop(state), name="state-prune"))
+                background.append(tg.create_task(pipeline.rollup_loop(), name="rollups"))
                 feeders = [
                     tg.create_task(src.run(pipeline.emit, self.stop_event), name=f"source-{sid}")
                     for sid, src in self.sources.items()

@@ -14,6 +14,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from trailwatchd.model import MetricDatapoint
@@ -161,6 +162,11 @@ class RuleSet:
     def get(self, rule_id: str) -> Rule:
         """The rule with this id; KeyError if there is none."""
         return self._by_id[rule_id]
+
+    @property
+    def by_id(self) -> Mapping[str, Rule]:
+        """Every rule by id (read-only view)."""
+        return MappingProxyType(self._by_id)
 
     def __len__(self) -> int:
         return len(self.rules)
