@@ -65,6 +65,18 @@ class RuleLike(Protocol):
     def tags(self) -> tuple[str, ...]: ...
 
 
+# Characters that start markup in the places a summary is pasted: Slack mrkdwn (``<!channel>`` mentions,
+# ``<url|text>`` links, ``&`` entities), Markdown (``[text](url)`` links, code spans) and HTML tags. In
+# rendered sentences they become look-alikes, so the text stays readable but can never ping a channel,
+# hide a link or open a tag; the structured fields and the embedded event keep the original characters.
+MARKUP_LOOKALIKES = str.maketrans({"<": "‹", ">": "›", "&": "＆", "[": "［", "]": "］", "`": "ˋ"})
+
+
+def neutralise_markup(text: str) -> str:
+    """``text`` with Slack/Markdown/HTML-significant characters replaced by look-alikes (see above)."""
+    return text.translate(MARKUP_LOOKALIKES)
+
+
 def neutralise(text: str) -> str:
     """Replace every control, format, surrogate and line-separator character with U+FFFD."""
     if text.isascii():
@@ -273,7 +285,7 @@ def build_alert(
         "title": safe_title,
         "description": description,
         "tags": [str(t) for t in tags],
-        "summary": summary(event),
+        "summary": neutralise_markup(summary(event)),
         "who": {
             "arn": clean(ident.get("arn")),
             "type": clean(ident.get("type"), 64),

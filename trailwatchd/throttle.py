@@ -37,6 +37,7 @@ from trailwatchd.alerts import (
     alert_to_bytes,
     build_alert,
     clean,
+    neutralise_markup,
     principal,
 )
 from trailwatchd.model import Alert
@@ -296,7 +297,7 @@ def rollup_alert(
     tops = pending.principals.top()
     who = ", ".join(f"{t['value']} ({t['count']})" for t in tops[:3]) or "?"
     since = _iso(pending.since) or "?"
-    summary = f"{pending.count} more matches of {title} from {who} since {since}"
+    summary = neutralise_markup(f"{pending.count} more matches of {title} from {who} since {since}")
     sinks = (tuple(rule.sinks) if rule else ()) or tuple(default_sinks)
     event_id = f"rollup:{rule_id}:{pending.window}"
     body: dict[str, Any] = {
