@@ -228,6 +228,7 @@ class Daemon:
                     dedupe_ttl_secs=cfg.daemon.dedupe_ttl_secs,
                     max_object_bytes=cfg.daemon.max_object_bytes,
                     max_event_bytes=cfg.daemon.max_event_bytes,
+                    accounts=cfg.enrichment.accounts,
                 ),
             )
             await self._start_http(stack)

@@ -24,12 +24,13 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 import structlog
 
 from trailwatchd.alerts import alert_from_bytes
+from trailwatchd.config import AccountEnrichment
 from trailwatchd.decode import DecodeLimits, KeyKind, classify_key
 from trailwatchd.engine import ObjectResult, Snapshot, evaluate_object
 from trailwatchd.errors import DecodeError, FetchError, PermanentFetchError, TemporaryDeliveryError
@@ -58,6 +59,8 @@ class PipelineSettings:
     max_event_bytes: int = 262_144
     workers: int = 4
     """Concurrent work items (I/O overlap); CPU-bound evaluation runs in threads."""
+    accounts: Mapping[str, AccountEnrichment] = field(default_factory=dict)
+    """``[enrichment.accounts]``: account names and per-account severity overrides for alerts."""
 
 
 class _Release(Exception):
@@ -225,6 +228,7 @@ class Pipeline:
                 now=now,
                 default_sinks=self.settings.default_sinks,
                 default_ttl_secs=self.settings.dedupe_ttl_secs,
+                accounts=self.settings.accounts,
             )
             alerts: list[NewAlert] = plan.alerts
             inserted = await self.state.record_evaluation(

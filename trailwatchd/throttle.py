@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from trailwatchd.alerts import (
     _iso,
+    account_of,
     alert_dedupe_key,
     alert_to_bytes,
     build_alert,
@@ -40,6 +41,7 @@ from trailwatchd.alerts import (
     neutralise_markup,
     principal,
 )
+from trailwatchd.config import AccountEnrichment
 from trailwatchd.model import Alert
 from trailwatchd.patterns.reference import resolve
 from trailwatchd.rules import Rule
@@ -160,8 +162,12 @@ class Throttle:
         default_sinks: Sequence[str],
         default_ttl_secs: float,
         object_created_at: float | None = None,
+        accounts: Mapping[str, AccountEnrichment] | None = None,
     ) -> Plan:
-        """Alerts for these matches, due roll-ups first; the limiter state is changed on a copy."""
+        """Alerts for these matches, due roll-ups first; the limiter state is changed on a copy.
+
+        ``accounts`` (``[enrichment.accounts]``) names the event's account and may override the severity.
+        """
         state = copy.deepcopy(self.state)
         plan = Plan()
         window = int(now // WINDOW_SECS) * WINDOW_SECS
@@ -179,10 +185,12 @@ class Throttle:
                 plan.excepted[rule.id] = plan.excepted.get(rule.id, 0) + 1
                 continue
             sinks = tuple(rule.sinks) or tuple(default_sinks)
+            account = (accounts or {}).get(account_of(event) or "")
             alert = build_alert(
                 rule_id=rule.id,
                 title=rule.title,
-                severity=rule.severity,
+                severity=account.severity_for(rule.id, rule.severity) if account else rule.severity,
+                account_name=account.name if account else None,
                 description=rule.description,
                 tags=tuple(rule.tags),
                 sinks=sinks,

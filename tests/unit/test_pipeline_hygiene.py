@@ -6,8 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from trailwatchd.config import FileSinkConfig
-from trailwatchd.pipeline import Pipeline
+from trailwatchd.config import FileSinkConfig, parse_config
+from trailwatchd.pipeline import Pipeline, PipelineSettings
 from trailwatchd.rules import RuleSet
 from trailwatchd.sinks.file import FileSink
 from trailwatchd.state import AsyncStateStore
@@ -194,4 +194,40 @@ async def test_unreadable_throttle_state_starts_empty(tmp_path: Path) -> None:
     work, ack = item("a")
     await run_item(pipe, work, ack)
     assert [a.event_id for a in sink.delivered] == ["e1"]
+    await state.close()
+
+
+async def test_account_enrichment_names_the_account_and_overrides_severity(tmp_path: Path) -> None:
+    """[enrichment.accounts]: the name shows in where.account_name and the summary; overrides apply."""
+    cfg = parse_config(
+        {
+            "rules": {"default_sinks": []},
+            "enrichment": {
+                "accounts": {
+                    "111122223333": {
+                        "name": "prod",
+                        "severity_overrides": {"*": "info", "console-login": "critical"},
+                    },
+                    "444455556666": {"name": "sandbox <lab>", "severity_overrides": {"*": "info"}},
+                }
+            },
+        }
+    )
+    ruleset = rules(tmp_path, "")
+    other = record("e2")
+    other["recipientAccountId"] = "444455556666"
+    unknown = record("e3")
+    unknown["recipientAccountId"] = "999999999999"
+    pipe, sink, state, _ = await make(tmp_path, ruleset, {"k": log_file(record("e1"), other, unknown)})
+    pipe.settings = PipelineSettings(default_sinks=("out",), accounts=cfg.enrichment.accounts)
+    work, ack = item("k")
+    await run_item(pipe, work, ack)
+    got = {a.event_id: a for a in sink.delivered}
+    assert (got["e1"].severity, got["e1"].body["severity"]) == ("critical", "critical")  # rule id beats "*"
+    assert got["e1"].body["where"]["account_name"] == "prod"
+    assert " in 111122223333 (prod)/us-east-1 " in got["e1"].body["summary"]
+    assert got["e2"].severity == "info"
+    assert " in 444455556666 (sandbox ‹lab›)/us-east-1 " in got["e2"].body["summary"]
+    assert got["e2"].body["where"]["account_name"] == "sandbox <lab>"
+    assert (got["e3"].severity, got["e3"].body["where"]["account_name"]) == ("high", None)
     await state.close()
