@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from pathlib import Path
 
 from trailwatchd.config import FileSinkConfig, parse_config
@@ -231,3 +232,17 @@ async def test_account_enrichment_names_the_account_and_overrides_severity(tmp_p
     assert got["e2"].body["where"]["account_name"] == "sandbox <lab>"
     assert (got["e3"].severity, got["e3"].body["where"]["account_name"]) == ("high", None)
     await state.close()
+
+
+def test_reference_config_enrichment_example_is_valid(repo_root: Path) -> None:
+    """The commented [enrichment] example in config/trailwatchd.toml parses once uncommented."""
+    text = (repo_root / "config" / "trailwatchd.toml").read_text()
+    block = text[text.index('# [enrichment.accounts."123456789012"]') :].splitlines()
+    toml = "\n".join(line[2:] for line in block if line.startswith("# ") and not line.startswith("# #"))
+    toml = toml[: toml.index("Per-rule alert hygiene")]
+    cfg = parse_config({"rules": {"default_sinks": []}, **tomllib.loads(toml)})
+    prod = cfg.enrichment.accounts["123456789012"]
+    assert prod.name == "prod"
+    assert prod.severity_for("cis-3.3-root-account-usage", "warning") == "critical"
+    assert prod.severity_for("other", "warning") == "high"
+    assert cfg.enrichment.accounts["210987654321"].severity_for("x", "critical") == "info"
