@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from trailwatchd.alerts import alert_from_bytes
 from trailwatchd.rules import Rule, RuleSet
 from trailwatchd.rules.problems import Problem, RuleLoadError
+from trailwatchd.sinks.log import log_fields
+from trailwatchd.state import NewAlert, StateStore
 from trailwatchd.throttle import MAX_KEYS, OTHER, Throttle, dedupe_key, excepted
 
 BASE = '[[rule]]\nid = "r1"\npattern = \'{ $.eventName = "ConsoleLogin" }\'\n'
@@ -264,3 +267,50 @@ def test_rollup_text_is_neutralised(tmp_path: Path) -> None:
     summary = rollup.body["summary"]
     assert "\u202e" not in summary and "\x1b" not in summary and "\n" not in summary
     assert "\ufffd" in summary
+
+
+# -- the state store's part: meta rows and per-alert TTL in the object's transaction ----------------
+def test_record_evaluation_writes_meta_and_per_alert_ttl_atomically(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.db")
+    short = NewAlert("r|short", b"{}", ("out",), ttl_secs=10.0)
+    long = NewAlert("r|long", b"{}", ("out",))
+    created = store.record_evaluation(
+        "src", "obj", [short, long], now=100.0, ttl_secs=1000.0, meta={"k": "v1"}
+    )
+    assert len(created) == 2
+    assert store.get_meta("k") == "v1"
+    store.mark_delivered([e.id for e in created], now=101.0)
+    # 20 s later the short key has expired and alerts again; the long one is still deduplicated.
+    again = store.record_evaluation("src", "obj2", [short, long], now=120.0, ttl_secs=1000.0)
+    assert [e.dedupe_key for e in again] == ["r|short"]
+    # A transaction that fails part way (an unstorable meta value) leaves neither alerts nor meta behind.
+    with pytest.raises(sqlite3.Error):
+        store.record_evaluation(
+            "src",
+            "obj3",
+            [NewAlert("r|new", b"{}", ("out",))],
+            now=130.0,
+            ttl_secs=1000.0,
+            meta={"k": {"not": "text"}},  # type: ignore[dict-item]
+        )
+    assert store.get_meta("k") == "v1"
+    assert store.object_status("src", "obj3") is None
+    assert [
+        e.dedupe_key
+        for e in store.record_evaluation(
+            "src", "obj3", [NewAlert("r|new", b"{}", ("out",))], now=131.0, ttl_secs=1000.0
+        )
+    ] == ["r|new"]
+    store.close()
+
+
+def test_log_sink_renders_a_rollup(tmp_path: Path) -> None:
+    rule = load(tmp_path, "max_alerts_per_minute = 1\n")
+    throttle = Throttle()
+    throttle.commit(plan_for(throttle, rule, [event(i) for i in range(4)], now=0.0))
+    (rollup,) = throttle.flush(
+        rules={"r1": rule}, now=60.0, default_sinks=("out",), default_ttl_secs=1
+    ).rollups
+    fields = log_fields(rollup)
+    assert fields["summary"].startswith("3 more matches of r1 from arn:aws:iam::1:user/a (3) since ")
+    assert fields["event_id"] == "rollup:r1:0" and fields["principal"] is None
