@@ -314,3 +314,19 @@ def test_log_sink_renders_a_rollup(tmp_path: Path) -> None:
     fields = log_fields(rollup)
     assert fields["summary"].startswith("3 more matches of r1 from arn:aws:iam::1:user/a (3) since ")
     assert fields["event_id"] == "rollup:r1:0" and fields["principal"] is None
+
+
+def test_hygiene_keys_change_the_rule_set_digest(tmp_path: Path) -> None:
+    """A reload that only changes a limit or an exception is a new rule set (logged, new digest)."""
+    plain = load_set(tmp_path, "")
+    digests = {plain.digest}
+    for extra in ("max_alerts_per_minute = 3\n", "except = ['{ $.a = 1 }']\n", "dedupe_secs = 60\n"):
+        digests.add(load_set(tmp_path, extra).digest)
+    assert len(digests) == 4
+    assert load_set(tmp_path, "").digest == plain.digest
+
+
+def load_set(tmp_path: Path, extra: str) -> RuleSet:
+    path = tmp_path / "d.toml"
+    path.write_text(BASE + extra)
+    return RuleSet.load([path])
