@@ -65,6 +65,18 @@ class RuleLike(Protocol):
     def tags(self) -> tuple[str, ...]: ...
 
 
+# Characters that start markup in the places a summary is pasted: Slack mrkdwn (``<!channel>`` mentions,
+# ``<url|text>`` links, ``&`` entities), Markdown (``[text](url)`` links, code spans) and HTML tags. In
+# rendered sentences they become look-alikes, so the text stays readable but can never ping a channel,
+# hide a link or open a tag; the structured fields and the embedded event keep the original characters.
+MARKUP_LOOKALIKES = str.maketrans({"<": "‹", ">": "›", "&": "＆", "[": "［", "]": "］", "`": "ˋ"})
+
+
+def neutralise_markup(text: str) -> str:
+    """``text`` with Slack/Markdown/HTML-significant characters replaced by look-alikes (see above)."""
+    return text.translate(MARKUP_LOOKALIKES)
+
+
 def neutralise(text: str) -> str:
     """Replace every control, format, surrogate and line-separator character with U+FFFD."""
     if text.isascii():
@@ -210,16 +222,21 @@ def _outcome_error(event: Mapping[str, Any]) -> str | None:
     return None
 
 
-def summary(event: Mapping[str, Any]) -> str:
+def account_of(event: Mapping[str, Any]) -> str | None:
+    """``recipientAccountId``, else ``userIdentity.accountId`` (as ``where.account``); neutralised."""
+    return clean(event.get("recipientAccountId"), 32) or clean(_get(event, "userIdentity", "accountId"), 32)
+
+
+def summary(event: Mapping[str, Any], account_name: str | None = None) -> str:
     """One neutralised sentence: ``<principal> called <source>:<name> in <account>/<region> from <ip>``.
 
     `` and got <errorCode>`` is appended for failed calls. Insight records, which have no caller, read
     ``CloudTrail Insight <type> <state> on <source>:<name> in <account>/<region>``.
     """
-    account = clean(event.get("recipientAccountId"), 32) or clean(
-        _get(event, "userIdentity", "accountId"), 32
-    )
-    where = f"{account or '?'}/{clean(event.get('awsRegion'), 32) or '?'}"
+    account = account_of(event) or "?"
+    if account_name:
+        account = f"{account} ({account_name})"
+    where = f"{account}/{clean(event.get('awsRegion'), 32) or '?'}"
     if _is_insight(event):
         details = event.get("insightDetails")
         source = clean(_get(details, "eventSource"), 96) or "?"
@@ -258,8 +275,14 @@ def build_alert(
     matched_at: float,
     object_created_at: float | None = None,
     schema_version: int = SCHEMA_VERSION,
+    account_name: str | None = None,
 ) -> Alert:
-    """The alert for one matching event (schema v1, docs/alerts.md). Never raises on odd events."""
+    """The alert for one matching event (schema v1, docs/alerts.md). Never raises on odd events.
+
+    ``account_name`` comes from the operator's ``[enrichment.accounts]`` (shown in ``where`` and the
+    summary); it is cleaned like event text anyway, since it ends up in the same rendered sentence.
+    """
+    account_name = clean(account_name, 128)
     ident = event.get("userIdentity")
     ident = ident if isinstance(ident, Mapping) else {}
     insight = event.get("insightDetails") if _is_insight(event) else None
@@ -273,7 +296,7 @@ def build_alert(
         "title": safe_title,
         "description": description,
         "tags": [str(t) for t in tags],
-        "summary": summary(event),
+        "summary": neutralise_markup(summary(event, account_name)),
         "who": {
             "arn": clean(ident.get("arn")),
             "type": clean(ident.get("type"), 64),
@@ -301,6 +324,7 @@ def build_alert(
             "source_ip": clean(event.get("sourceIPAddress"), 128),
             "user_agent": clean(event.get("userAgent"), 256),
             "vpc_endpoint_id": clean(event.get("vpcEndpointId"), 64),
+            "account_name": account_name,
         },
         "when": {
             "event_time": clean(event.get("eventTime"), 40),

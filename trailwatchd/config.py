@@ -158,6 +158,30 @@ SINK_CONFIGS: dict[str, type[_Model]] = {
     "file": FileSinkConfig,
 }
 
+
+class AccountEnrichment(_Model, frozen=True):
+    """``[enrichment.accounts."<account id>"]``: what alerts about this account show and how loud they are."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    """Shown as ``where.account_name`` and in the summary (``in 123456789012 (prod)/us-east-1``)."""
+    severity_overrides: dict[str, Literal["critical", "high", "warning", "notice", "info"]] = msgspec.field(
+        default_factory=dict
+    )
+    """Rule id (or ``"*"`` for every rule) -> severity for this account's alerts; a rule id beats ``*``."""
+
+    def severity_for(self, rule_id: str, severity: str) -> str:
+        """The severity an alert of ``rule_id`` in this account gets."""
+        return self.severity_overrides.get(rule_id) or self.severity_overrides.get("*") or severity
+
+
+class EnrichmentConfig(_Model, frozen=True):
+    """``[enrichment]``: optional context from the operator, applied to alerts when they are built."""
+
+    accounts: dict[Annotated[str, Meta(pattern=r"^[0-9]{12}$")], AccountEnrichment] = msgspec.field(
+        default_factory=dict
+    )
+
+
 SourceConfig = SqsSourceConfig | DirectorySourceConfig | S3SourceConfig
 
 
@@ -189,6 +213,7 @@ class Config(_Model, frozen=True):
     sources: dict[str, SourceConfig] = msgspec.field(default_factory=dict)
     sinks: dict[str, SinkConfig] = msgspec.field(default_factory=dict)
     integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
+    enrichment: EnrichmentConfig = msgspec.field(default_factory=EnrichmentConfig)
     path: str | None = None
     """Where the config was read from; relative paths in it resolve against the current directory."""
     digest: str = ""

@@ -229,6 +229,7 @@ class Daemon:
                     dedupe_ttl_secs=cfg.daemon.dedupe_ttl_secs,
                     max_object_bytes=cfg.daemon.max_object_bytes,
                     max_event_bytes=cfg.daemon.max_event_bytes,
+                    accounts=cfg.enrichment.accounts,
                 ),
             )
             if cfg.integrity.enabled:  # [integrity]: verify digest keys instead of skipping them
@@ -246,6 +247,7 @@ class Daemon:
                     tg.create_task(pipeline.deliver_loop(sid), name=f"sink-{sid}") for sid in self.sinks
                 ]
                 background.append(tg.create_task(self._prune_loop(state), name="state-prune"))
+                background.append(tg.create_task(pipeline.rollup_loop(), name="rollups"))
                 feeders = [
                     tg.create_task(src.run(pipeline.emit, self.stop_event), name=f"source-{sid}")
                     for sid, src in self.sources.items()

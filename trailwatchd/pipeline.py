@@ -24,11 +24,13 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import msgspec
 import structlog
 
-from trailwatchd.alerts import alert_dedupe_key, alert_for_rule, alert_from_bytes, alert_to_bytes
+from trailwatchd.alerts import alert_from_bytes
+from trailwatchd.config import AccountEnrichment
 from trailwatchd.decode import DecodeLimits, KeyKind, classify_key
 from trailwatchd.engine import ObjectResult, Snapshot, evaluate_object
 from trailwatchd.errors import DecodeError, FetchError, PermanentFetchError, TemporaryDeliveryError
@@ -37,6 +39,8 @@ from trailwatchd.model import ObjectRef
 from trailwatchd.sinks.base import Sink
 from trailwatchd.sources.base import Source, WorkItem
 from trailwatchd.state import AsyncStateStore, NewAlert
+from trailwatchd.throttle import META_KEY as THROTTLE_META_KEY
+from trailwatchd.throttle import Throttle, ThrottleMetrics
 from trailwatchd.timeutil import parse_iso_time
 
 log = structlog.get_logger()
@@ -57,6 +61,8 @@ class PipelineSettings:
     max_event_bytes: int = 262_144
     workers: int = 4
     """Concurrent work items (I/O overlap); CPU-bound evaluation runs in threads."""
+    accounts: Mapping[str, AccountEnrichment] = field(default_factory=dict)
+    """``[enrichment.accounts]``: account names and per-account severity overrides for alerts."""
 
 
 class _Release(Exception):
@@ -111,6 +117,9 @@ class Pipeline:
         self.limits = DecodeLimits(max_event_bytes=settings.max_event_bytes)
         self.digest_hook: DigestHook | None = None
         """Integrity verification of digest keys (``[integrity]``); ``None`` = digests are skipped."""
+        self.throttle: Throttle | None = None  # loaded from the state store on first use
+        self._throttle_lock = asyncio.Lock()
+        self.throttle_metrics = ThrottleMetrics(metrics.registry)
 
     # -- intake -----------------------------------------------------------------------------------
     async def emit(self, item: WorkItem) -> None:
@@ -222,27 +231,33 @@ class Pipeline:
     async def _record(self, ref: ObjectRef, key: str, snap: Snapshot, result: ObjectResult) -> None:
         """Commit the object's alerts durably, then count it."""
         now = self.clock()
-        alerts: list[NewAlert] = []
-        for rule_id, event in result.matches:
-            alert = alert_for_rule(
-                snap.ruleset.get(rule_id),
-                event=event,
+        # Alert hygiene (trailwatchd/throttle.py): exceptions, dedupe keys, rate limit and roll-ups; the
+        # throttle state commits in the object's own transaction, so it is as durable as the alerts.
+        async with self._throttle_lock:
+            throttle = await self._throttle()
+            plan = throttle.plan(
+                ((snap.ruleset.get(rule_id), event) for rule_id, event in result.matches),
+                rules=snap.ruleset.by_id,
                 object_uri=ref.uri,
-                matched_at=now,
-                default_sinks=self.settings.default_sinks,
                 object_created_at=ref.last_modified,
+                now=now,
+                default_sinks=self.settings.default_sinks,
+                default_ttl_secs=self.settings.dedupe_ttl_secs,
+                accounts=self.settings.accounts,
             )
-            dedupe_key = alert_dedupe_key(rule_id, alert.event_id)
-            alerts.append(NewAlert(dedupe_key, alert_to_bytes(alert), alert.sinks))
-        inserted = await self.state.record_evaluation(
-            ref.source_id,
-            key,
-            alerts,
-            now=now,
-            ttl_secs=self.settings.dedupe_ttl_secs,
-            events=result.events,
-            matches=len(result.matches),
-        )
+            alerts: list[NewAlert] = plan.alerts
+            inserted = await self.state.record_evaluation(
+                ref.source_id,
+                key,
+                alerts,
+                now=now,
+                ttl_secs=self.settings.dedupe_ttl_secs,
+                events=result.events,
+                matches=len(result.matches),
+                meta=plan.meta(),
+            )
+            throttle.commit(plan)
+        self.throttle_metrics.observe(plan)
         source_id = ref.source_id
         self.metrics.objects.labels(source_id, "ok").inc()
         self.metrics.events.labels(source_id).inc(result.events)
@@ -267,6 +282,51 @@ class Pipeline:
             if sink_id in self._wake:
                 self._wake[sink_id].set()
         self.metrics.spool_depth.set(await self.state.spool_depth())
+
+    async def _throttle(self) -> Throttle:
+        if self.throttle is None:
+            raw = await self.state.get_meta(THROTTLE_META_KEY)
+            try:
+                self.throttle = Throttle.load(raw)
+            except msgspec.DecodeError as err:
+                log.error("throttle_state_discarded", error=str(err))
+                self.throttle = Throttle()
+        return self.throttle
+
+    async def rollup_loop(self, *, every_secs: float = 15.0) -> None:
+        """Spool roll-ups whose minute is over even when no object arrives (cancelled at shutdown)."""
+        while True:
+            await asyncio.sleep(every_secs)
+            await self.flush_rollups()
+
+    async def flush_rollups(self) -> int:
+        """Spool due roll-up alerts now; returns how many were spooled."""
+        now = self.clock()
+        async with self._throttle_lock:
+            throttle = await self._throttle()
+            plan = throttle.flush(
+                rules=self._snapshot().ruleset.by_id,
+                now=now,
+                default_sinks=self.settings.default_sinks,
+                default_ttl_secs=self.settings.dedupe_ttl_secs,
+            )
+            if plan.state is None:
+                return 0
+            inserted = await self.state.record_evaluation(
+                "trailwatchd",
+                f"rollup:{now:.3f}",
+                plan.alerts,
+                now=now,
+                ttl_secs=self.settings.dedupe_ttl_secs,
+                meta=plan.meta(),
+            )
+            throttle.commit(plan)
+            await self.state.mark_done("trailwatchd", f"rollup:{now:.3f}", now=now)
+        self.throttle_metrics.observe(plan)
+        for sink_id in {e.sink_id for e in inserted}:
+            if sink_id in self._wake:
+                self._wake[sink_id].set()
+        return len(plan.rollups)
 
     async def _wait_delivered(self, keys: Sequence[tuple[str, str]]) -> None:
         """Block until no alert of these objects waits in the spool."""

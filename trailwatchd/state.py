@@ -30,7 +30,7 @@ import asyncio
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,8 +137,12 @@ class StateStore:
         ttl_secs: float,
         events: int = 0,
         matches: int = 0,
+        meta: Mapping[str, str] | None = None,
     ) -> list[SpoolEntry]:
         """Spool new alerts, record their dedupe keys and mark the object evaluated, atomically.
+
+        ``meta`` rows (e.g. the alert throttle's state) are written in the same transaction, so state
+        derived from this object's matches is committed exactly when its alerts are.
 
         An alert whose dedupe key is recorded and unexpired is skipped (already alerted, possibly from
         another object carrying the same event); the same key twice in ``alerts`` alerts once. Returns
@@ -154,7 +158,7 @@ class StateStore:
                 conn.execute(
                     "INSERT INTO dedupe (key, expires_at, recorded_at) VALUES (?, ?, ?) ON CONFLICT (key) "
                     "DO UPDATE SET expires_at = excluded.expires_at, recorded_at = excluded.recorded_at",
-                    (alert.dedupe_key, now + ttl_secs, now),
+                    (alert.dedupe_key, now + (alert.ttl_secs or ttl_secs), now),
                 )
                 for sink_id in dict.fromkeys(alert.sink_ids):
                     entry = SpoolEntry(
@@ -194,6 +198,12 @@ class StateStore:
                 "evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at",
                 (source_id, object_key, events, matches, now, now),
             )
+            for name, value in (meta or {}).items():
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (name, value),
+                )
         return created
 
     def due(self, *, now: float, limit: int = 100, sink_id: str | None = None) -> list[SpoolEntry]:
@@ -449,6 +459,7 @@ class AsyncStateStore:
         ttl_secs: float,
         events: int = 0,
         matches: int = 0,
+        meta: Mapping[str, str] | None = None,
     ) -> list[SpoolEntry]:
         return await self._call(
             StateStore.record_evaluation,
@@ -459,6 +470,7 @@ class AsyncStateStore:
             ttl_secs=ttl_secs,
             events=events,
             matches=matches,
+            meta=dict(meta or {}),
         )
 
     async def due(self, *, now: float, limit: int = 100, sink_id: str | None = None) -> list[SpoolEntry]:

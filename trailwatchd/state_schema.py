@@ -41,6 +41,8 @@ class NewAlert:
     dedupe_key: str
     payload: bytes
     sink_ids: tuple[str, ...]
+    ttl_secs: float | None = None
+    """This alert's dedupe window (a rule's ``dedupe_secs``); None means the store call's ``ttl_secs``."""
 
 
 @dataclass(frozen=True, slots=True)

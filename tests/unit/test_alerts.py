@@ -80,6 +80,7 @@ def test_console_login_without_mfa(corpus_dir: Path) -> None:
         "source_ip": "225.01.00.16",
         "user_agent": "stratus-red-team_fccf7123-0651-41f5-b06c-460da5ee1c94",
         "vpc_endpoint_id": None,
+        "account_name": None,
     }
     assert body["when"] == {"event_time": "2024-08-02T08:53:24Z", "matched_at": "2024-08-02T08:55:00.500Z"}
     assert body["source"] == {"object": "s3://trail/AWSLogs/o.json.gz", "object_created": None}

@@ -150,6 +150,16 @@ class Rule:
     examples: tuple[Example, ...] = ()
     source_file: Path | None = None
     event_names: frozenset[str] | None = field(default=None, compare=False)
+    # -- alert hygiene (docs/alerts.md "Dedupe, throttling, exceptions") ---------------------------
+    dedupe_secs: int | None = None
+    """One alert per dedupe key within this many seconds; None means ``[state].dedupe_ttl_secs``."""
+    dedupe_fields: tuple[str, ...] = ()
+    """Selector texts whose values form the dedupe key instead of the event id (e.g. the principal)."""
+    dedupe_selectors: tuple[Selector, ...] = field(default=(), compare=False)
+    max_alerts_per_minute: int | None = None
+    """Beyond this many alerts in a minute, matches are summarised in one roll-up alert per minute."""
+    exceptions: tuple[CompiledPattern, ...] = ()
+    """``except`` patterns: a match that also matches one of these raises no alert (metric unchanged)."""
 
     def __post_init__(self) -> None:
         if not self.title:

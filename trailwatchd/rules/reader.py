@@ -46,6 +46,11 @@ RULE_KEYS = frozenset(
         "examples",
     ]
 )
+# Alert hygiene keys (dedupe, throttling, exceptions): read by RuleReader.hygiene.
+HYGIENE_KEYS = frozenset({"dedupe_secs", "dedupe_fields", "max_alerts_per_minute", "except"})
+MAX_DEDUPE_SECS = 30 * 86400
+MAX_DEDUPE_FIELDS = 5
+MAX_EXCEPTIONS = 50
 METRIC_KEYS = frozenset({"namespace", "name", "value", "default_value", "unit", "dimensions"})
 ALARM_KEYS = frozenset(
     [
@@ -137,7 +142,7 @@ class RuleReader:
                 "required: 1-128 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit",
             )
             rid = ""
-        self.unknown(table, RULE_KEYS, prefix)
+        self.unknown(table, RULE_KEYS | HYGIENE_KEYS, prefix)
         text = table.get("pattern")
         pattern = None
         if not isinstance(text, str):
@@ -165,6 +170,7 @@ class RuleReader:
                 )
             alarm = self.alarm(table["alarm"], f"{prefix}.alarm", rid)
         examples = parse_examples(table.get("examples", []), f"{prefix}.examples", self.file, self.problem)
+        hygiene = self.hygiene(table, prefix)
         if self.failed or pattern is None:
             return None
         return Rule(
@@ -180,7 +186,48 @@ class RuleReader:
             alarm=alarm,
             examples=examples,
             source_file=self.file,
+            **hygiene,
         )
+
+    def hygiene(self, table: dict[str, Any], prefix: str) -> dict[str, Any]:
+        """``dedupe_secs``, ``dedupe_fields``, ``max_alerts_per_minute`` and ``except`` as Rule kwargs."""
+        out: dict[str, Any] = {}
+        if "dedupe_secs" in table:
+            secs = self.integer(table, "dedupe_secs", prefix, 0)
+            if secs > MAX_DEDUPE_SECS:
+                self.problem(f"{prefix}.dedupe_secs", f"at most {MAX_DEDUPE_SECS} (30 days)")
+            out["dedupe_secs"] = secs or None
+        if "dedupe_fields" in table:
+            texts = self.strings(table, "dedupe_fields", prefix, limit=MAX_DEDUPE_FIELDS)
+            selectors = []
+            for i, text in enumerate(texts):
+                key = f"{prefix}.dedupe_fields[{i}]"
+                if not text.strip().startswith("$"):
+                    self.problem(key, 'must be a field reference such as "$.userIdentity.arn"')
+                    continue
+                try:
+                    selectors.append(parse_selector(text.strip()))
+                except PatternSyntaxError as err:
+                    self.problem(key, str(err), err.line, err.column)
+            if texts and "dedupe_secs" not in table:
+                self.problem(
+                    f"{prefix}.dedupe_fields",
+                    "needs dedupe_secs: a per-field key without a window would silence that principal "
+                    "for the whole dedupe TTL",
+                )
+            out["dedupe_fields"] = tuple(t.strip() for t in texts)
+            out["dedupe_selectors"] = tuple(selectors)
+        if "max_alerts_per_minute" in table:
+            out["max_alerts_per_minute"] = self.integer(table, "max_alerts_per_minute", prefix, 1)
+        if "except" in table:
+            compiled = []
+            for i, text in enumerate(self.strings(table, "except", prefix, limit=MAX_EXCEPTIONS)):
+                try:
+                    compiled.append(compile_pattern(text))
+                except PatternSyntaxError as err:
+                    self.problem(f"{prefix}.except[{i}]", str(err), err.line, err.column)
+            out["exceptions"] = tuple(compiled)
+        return out
 
     def metric(self, table: Any, prefix: str) -> MetricSpec | None:
         """``[rule.metric]``: PutMetricFilter's MetricTransformation plus the Prometheus restrictions."""

@@ -14,6 +14,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from trailwatchd.model import MetricDatapoint
@@ -95,6 +96,17 @@ def canonical(rule: Rule) -> dict[str, Any]:
     }
 
 
+def canonical_hygiene(rule: Rule) -> dict[str, Any]:
+    """The alert-hygiene keys, only when set (so rule sets without them keep their digest)."""
+    hygiene = {
+        "dedupe_secs": rule.dedupe_secs,
+        "dedupe_fields": list(rule.dedupe_fields),
+        "max_alerts_per_minute": rule.max_alerts_per_minute,
+        "except": [p.text for p in rule.exceptions],
+    }
+    return {"hygiene": hygiene} if any(hygiene.values()) else {}
+
+
 class RuleSet:
     """Compiled, indexed rules. Build with :meth:`load` or :meth:`from_rules`; never mutated.
 
@@ -138,7 +150,8 @@ class RuleSet:
                     selectors.add(rule.metric.value_selector)
                 selectors.update(rule.metric.dimension_selectors)
         self.selectors: frozenset[Selector] = frozenset(selectors)
-        blob = json.dumps([canonical(r) for r in self.rules], sort_keys=True, separators=(",", ":"))
+        docs = [canonical(r) | canonical_hygiene(r) for r in self.rules]
+        blob = json.dumps(docs, sort_keys=True, separators=(",", ":"))
         self.digest: str = hashlib.sha256(blob.encode()).hexdigest()
 
     @classmethod
@@ -161,6 +174,11 @@ class RuleSet:
     def get(self, rule_id: str) -> Rule:
         """The rule with this id; KeyError if there is none."""
         return self._by_id[rule_id]
+
+    @property
+    def by_id(self) -> Mapping[str, Rule]:
+        """Every rule by id (read-only view)."""
+        return MappingProxyType(self._by_id)
 
     def __len__(self) -> int:
         return len(self.rules)
