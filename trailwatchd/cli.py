@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matches", action="store_true", help="also print every match as a JSON line")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=cmd_scan)
+
+    from trailwatchd.migrate.cli import register as register_migration
+
+    register_migration(sub)  # `import ...` / `export ...` (issue 5, migration)
     return parser
 
 
