@@ -115,6 +115,19 @@ class Resolver:
                 sink, f"!Ref {ref} ({where}): define [sinks.{sink}] (type sns, its topic ARN) in the config"
             )
             return sink
+        if (
+            isinstance(value, dict)
+            and list(value) == ["Fn::GetAtt"]
+            and isinstance(value["Fn::GetAtt"], list)
+        ):
+            ref = str(value["Fn::GetAtt"][0])  # a topic created by the same template: known after deployment
+            sink = self.sinks.get(ref) or snake_case(ref).replace("_", "-")
+            if ref not in self.sinks:
+                drafts.placeholders.setdefault(
+                    sink,
+                    f"!GetAtt {ref} ({where}): define [sinks.{sink}] (type sns, the deployed topic's ARN)",
+                )
+            return sink
         text = self.text(value, where)
         if SNS_ARN.fullmatch(text):
             return text

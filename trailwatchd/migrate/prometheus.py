@@ -140,8 +140,10 @@ def _events_where(rule: Rule, breaching: bool) -> int | None:
     assert rule.alarm is not None
     check = _OPS[rule.alarm.comparison_operator][1]
     for e in sorted({1, 2, 3, 5, 10, 100, 1000, math.ceil(abs(rule.alarm.threshold)) + 1}):
-        low, high = _stat_value(rule, e) * 0.75, _stat_value(rule, e) * 1.25
-        if all(check(x, rule.alarm.threshold) == breaching for x in (low, _stat_value(rule, e), high)):
+        value = _stat_value(rule, e)
+        # Sum and SampleCount come from increase(), which extrapolates: keep clear of the threshold.
+        margin = 0.25 if rule.alarm.statistic in ("Sum", "SampleCount") else 0.0
+        if all(check(value * f, rule.alarm.threshold) == breaching for f in (1 - margin, 1, 1 + margin)):
             return e
     return None
 
