@@ -17,7 +17,7 @@ def load_drafts(drafts: Drafts, directory: Path, name: str = "imported") -> list
 
 
 def signature(rule: Rule) -> dict[str, Any]:
-    """Everything a migration must keep: all rule fields except golden examples and where it was loaded from."""
+    """Everything a migration must keep: every rule field but golden examples and source file."""
     return {
         "id": rule.id,
         "pattern": rule.pattern.text,

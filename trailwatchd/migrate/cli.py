@@ -113,7 +113,7 @@ def cmd_export_prometheus_rules(args: argparse.Namespace, out: TextIO, err: Text
     """Rule alarms -> Prometheus alerting rules (and, with --tests, promtool test cases)."""
     import yaml  # noqa: PLC0415
 
-    from trailwatchd.migrate.prometheus import export_rules, test_cases  # noqa: PLC0415
+    from trailwatchd.migrate.prometheus import export_rules, promtool_cases  # noqa: PLC0415
 
     ruleset = _load_rules(args, err)
     if ruleset is None:
@@ -127,7 +127,7 @@ def cmd_export_prometheus_rules(args: argparse.Namespace, out: TextIO, err: Text
     _emit(header + yaml.safe_dump(rules, sort_keys=False, allow_unicode=True, width=1000), args.output, out)
     if args.tests:
         rules_file = Path(args.output).name if args.output else "rules.yml"
-        cases = test_cases(exported, rules_file)
+        cases = promtool_cases(exported, rules_file)
         Path(args.tests).write_text(
             yaml.safe_dump(cases, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )

@@ -152,6 +152,9 @@ def _number(value: Any, where: str) -> int | float:
 
 
 def _rule_id(candidate: str, taken: set[str]) -> str:
+    if RULE_ID_RE.fullmatch(candidate) and candidate not in taken:  # already a rule id (exported Metadata)
+        taken.add(candidate)
+        return candidate
     base = re.sub(r"-+", "-", snake_case(candidate).replace("_", "-")).strip("-")[:120] or "rule"
     rid, n = base, 2
     while rid in taken or not RULE_ID_RE.fullmatch(rid):

@@ -180,7 +180,7 @@ def _case(
     }
 
 
-def test_cases(exported: list[Exported], rules_file: str) -> dict[str, Any]:
+def promtool_cases(exported: list[Exported], rules_file: str) -> dict[str, Any]:
     """Per alert: fires after a sustained burst; silent without events, below threshold, on a short burst."""
     tests: list[dict[str, Any]] = []
     for item in exported:
