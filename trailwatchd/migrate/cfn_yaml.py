@@ -69,9 +69,9 @@ for _name in _FN_TAGS:
     _register(f"!{_name}", f"Fn::{_name}")
 
 
-def _keep_dates_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+def _keep_dates_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
     # `Version: 2012-10-17` in IAM policies is a string to CloudFormation, not a date.
-    return loader.construct_scalar(node)  # type: ignore[arg-type]
+    return loader.construct_scalar(node)
 
 
 _CfnLoader.add_constructor("tag:yaml.org,2002:timestamp", _keep_dates_as_text)

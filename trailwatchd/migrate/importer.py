@@ -257,9 +257,9 @@ def build_drafts(
                 )
                 used.add(extra)
         rule["id"] = _rule_id(str(meta.get("id") or metric["name"] or name), taken)
-        for key in ("title", "description", "severity", "sinks", "tags", "enabled"):
-            if key in meta:
-                rule[key] = meta[key]
+        for name_ in ("title", "description", "severity", "sinks", "tags", "enabled"):
+            if name_ in meta:
+                rule[name_] = meta[name_]
         if "severity" not in rule:
             prefix = str((alarm or {}).get("name", "")).split("-", 1)[0].lower()
             rule["severity"] = prefix if prefix in SEVERITIES else "warning"

@@ -20,7 +20,9 @@ Where this differs from CloudWatch is documented in docs/migration.md.
 from __future__ import annotations
 
 import math
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +32,11 @@ from trailwatchd.rules.model import Rule
 GROUP_INTERVAL = "1m"
 SAMPLE_SECS = 15
 """Scrape interval assumed by the generated tests (increase() needs two samples in a period)."""
-_OPS = {
-    "GreaterThanOrEqualToThreshold": (">=", lambda a, b: a >= b),
-    "GreaterThanThreshold": (">", lambda a, b: a > b),
-    "LessThanThreshold": ("<", lambda a, b: a < b),
-    "LessThanOrEqualToThreshold": ("<=", lambda a, b: a <= b),
+_OPS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "GreaterThanOrEqualToThreshold": (">=", operator.ge),
+    "GreaterThanThreshold": (">", operator.gt),
+    "LessThanThreshold": ("<", operator.lt),
+    "LessThanOrEqualToThreshold": ("<=", operator.le),
 }
 
 
