@@ -20,11 +20,16 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 def toml_string(text: str) -> str:
     """A TOML literal string when possible (patterns stay readable), else a basic string.
 
-    JSON string escapes are a subset of TOML basic-string escapes, so json.dumps is a correct encoder.
+    JSON string escapes are a subset of TOML basic-string escapes, so json.dumps is a correct encoder,
+    except that TOML also forbids a raw DEL (U+007F), which JSON leaves as it is.
     """
     if "'" not in text and not any(ord(c) < 32 or ord(c) == 127 for c in text):
         return f"'{text}'"
-    return json.dumps(text, ensure_ascii=False)
+    return _basic(text)
+
+
+def _basic(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def toml_value(value: Any) -> str:
@@ -44,7 +49,7 @@ def toml_value(value: Any) -> str:
 
 
 def toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+    return key if _BARE_KEY.fullmatch(key) else _basic(key)
 
 
 def _table(lines: list[str], header: str, table: dict[str, Any]) -> None:
