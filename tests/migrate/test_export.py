@@ -7,6 +7,7 @@ with a reason, unless TRAILWATCHD_REQUIRE_PROMTOOL=1 (set by `make test`) makes 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -62,14 +63,14 @@ def test_cli_export_cloudformation_round_trips(tmp_path: Path) -> None:
 
 
 # -- Prometheus --------------------------------------------------------------------------------------------
-def _alarm_rule(statistic: str = "Sum", value: str = "1", **alarm: object) -> Rule:
+def _alarm_rule(statistic: str = "Sum", value: str = "1", threshold: float = 1.0, **alarm: object) -> Rule:
     number = None if value.startswith("$") else float(value)
     metric = MetricSpec("LogMetrics", "UnauthorizedAPICalls", value, number, None)
     return Rule(
         id="r",
         pattern=compile_pattern('{ $.errorCode = "AccessDenied" }'),
         metric=metric,
-        alarm=AlarmSpec(name="Warning-x", threshold=1.0, statistic=statistic, **alarm),  # type: ignore[arg-type]
+        alarm=AlarmSpec(name="Warning-x", threshold=threshold, statistic=statistic, **alarm),  # type: ignore[arg-type]
     )
 
 
@@ -147,3 +148,35 @@ def test_promtool_tests_fail_when_the_rule_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules), encoding="utf-8")
     failed = _run(promtool, "test", "rules", str(tmp_path / "tests.yml"))
     assert failed.returncode != 0 and "fires on a sustained burst" in failed.stdout + failed.stderr
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"statistic": "SampleCount", "comparison_operator": "GreaterThanThreshold"},
+        {"statistic": "Sum", "treat_missing_data": "breaching", "threshold": 100.0},
+        {"statistic": "Average", "comparison_operator": "LessThanOrEqualToThreshold", "threshold": 2.0},
+        {"statistic": "Sum", "period_secs": 300, "evaluation_periods": 4, "datapoints_to_alarm": 3},
+        {"statistic": "Maximum", "default_value": 0.0},
+    ],
+    ids=lambda v: "-".join(f"{k}={val}" for k, val in v.items()),
+)
+def test_generated_cases_pass_for_alarm_variants(variant: dict[str, object], tmp_path: Path) -> None:
+    """Operators, statistics, missing-data modes and default values beyond the shipped packs' alarms."""
+    promtool = _promtool()
+    settings = dict(variant)
+    default = settings.pop("default_value", None)
+    rule = _alarm_rule(**settings)  # type: ignore[arg-type]
+    if default is not None:
+        assert rule.metric is not None
+        rule = dataclasses.replace(rule, metric=dataclasses.replace(rule.metric, default_value=default))
+    rules, exported = export_rules([rule])
+    cases = promtool_cases(exported, "rules.yml")
+    kinds = {bool(c["alert_rule_test"][0]["exp_alerts"]) for c in cases["tests"]}
+    assert kinds == {True, False}, "a case where it fires and one where it stays silent"
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules), encoding="utf-8")
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(cases), encoding="utf-8")
+    checked = _run(promtool, "check", "rules", str(tmp_path / "rules.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = _run(promtool, "test", "rules", str(tmp_path / "tests.yml"))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
