@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= config/trailwatchd.toml
 
-.PHONY: install lint typecheck test unit run bench bench-s3 clean
+.PHONY: install lint typecheck test unit run bench bench-s3 clean promtool
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
-	$(BIN)/pytest -q
+test: lint typecheck promtool
+	TRAILWATCHD_REQUIRE_PROMTOOL=1 $(BIN)/pytest -q
+
+# promtool (Debian package prometheus) checks and unit-tests `export prometheus-rules` output.
+promtool:
+	command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
 
 unit: install
 	$(BIN)/pytest -q tests/unit tests/rules

@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trailwatchd.integrity.cli import add_verify_parser  # light: imports nothing heavy at load
 
     add_verify_parser(sub)
+    from trailwatchd.migrate.cli import register as register_migration
+
+    register_migration(sub)  # `import ...` / `export ...` (issue 5, migration)
     return parser
 
 

@@ -196,6 +196,11 @@ def test_cis_rule_equals_the_template(number: int) -> None:
     """Pattern, metric, alarm name, text and every alarm setting equal the template's for this control."""
     metric, alarm = _template_sections()[number]
     (rule,) = [r for r in rules_of("cis-aws-foundations-1.2") if r.id.startswith(f"cis-3.{number}-")]
+    assert_rule_equals_template_section(rule, metric, alarm)
+
+
+def assert_rule_equals_template_section(rule: Rule, metric: dict[str, str], alarm: dict[str, Any]) -> None:
+    """Every field of one template section, compared with a rule (also used by tests/migrate)."""
     assert rule.pattern.text == metric["pattern"]
     assert rule.metric is not None and rule.alarm is not None
     assert (rule.metric.namespace, rule.metric.name, rule.metric.value) == (
