@@ -65,3 +65,20 @@ async def aws_clients(moto_endpoint: str) -> AsyncIterator[dict[str, Any]]:
         session.create_client("sns", **kwargs) as sns,
     ):
         yield {"s3": s3, "sqs": sqs, "sns": sns, "endpoint": moto_endpoint, "region": REGION}
+
+
+async def topic_with_inbox(sqs: Any, sns: Any, name: str) -> tuple[str, str]:
+    """An SNS topic ``name`` whose messages land raw in SQS queue ``<name>-inbox``: (topic ARN, inbox URL).
+
+    Tests read what the daemon published from the inbox, as a subscriber would.
+    """
+    topic = (await sns.create_topic(Name=name))["TopicArn"]
+    inbox = (await sqs.create_queue(QueueName=f"{name}-inbox"))["QueueUrl"]
+    attrs = await sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
+    await sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=attrs["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return topic, inbox

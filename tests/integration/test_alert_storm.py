@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.integration.conftest import topic_with_inbox
 from trailwatchd.config import parse_config
 from trailwatchd.daemon import Daemon
 
@@ -36,14 +37,7 @@ async def test_storm_of_10000_events_is_summarised(aws_clients: dict[str, Any], 
     s3, sqs, sns = aws_clients["s3"], aws_clients["sqs"], aws_clients["sns"]
     await s3.create_bucket(Bucket=BUCKET)
     queue = (await sqs.create_queue(QueueName="storm", Attributes={"VisibilityTimeout": "30"}))["QueueUrl"]
-    topic = (await sns.create_topic(Name="storm-alerts"))["TopicArn"]
-    inbox = (await sqs.create_queue(QueueName="storm-inbox"))["QueueUrl"]
-    inbox_arn = (await sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"]))["Attributes"][
-        "QueueArn"
-    ]
-    await sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    topic, inbox = await topic_with_inbox(sqs, sns, "storm-alerts")
     (tmp_path / "rules.toml").write_text(RULES)
     config = parse_config(
         {

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.integration.conftest import topic_with_inbox
 from trailwatchd.config import parse_config
 from trailwatchd.daemon import Daemon
 
@@ -114,14 +115,7 @@ async def setup(aws_clients: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
             },
         )
     )["QueueUrl"]
-    topic = (await sns.create_topic(Name="alerts"))["TopicArn"]
-    inbox = (await sqs.create_queue(QueueName="inbox"))["QueueUrl"]
-    inbox_arn = (await sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"]))["Attributes"][
-        "QueueArn"
-    ]
-    await sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    topic, inbox = await topic_with_inbox(sqs, sns, "alerts")
     (tmp_path / "rules.toml").write_text(RULES)
     config = parse_config(
         {

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from tests.integration.conftest import topic_with_inbox
 from tests.integration.test_daemon_sqs import (
     BUCKET,
     RULES,
@@ -92,14 +93,7 @@ async def test_sns_outage_longer_than_visibility_keeps_the_message_and_alerts_on
     s3, sqs, sns = aws_clients["s3"], aws_clients["sqs"], aws_clients["sns"]
     await s3.create_bucket(Bucket=BUCKET)
     queue = (await sqs.create_queue(QueueName="trail", Attributes={"VisibilityTimeout": "10"}))["QueueUrl"]
-    topic = (await sns.create_topic(Name="alerts"))["TopicArn"]
-    inbox = (await sqs.create_queue(QueueName="inbox"))["QueueUrl"]
-    inbox_arn = (await sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"]))["Attributes"][
-        "QueueArn"
-    ]
-    await sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    topic, inbox = await topic_with_inbox(sqs, sns, "alerts")
     (tmp_path / "rules.toml").write_text(RULES)
     config = parse_config(
         {
