@@ -370,8 +370,12 @@ def alert_for_rule(
     )
 
 
-class _SpooledAlert(msgspec.Struct, frozen=True):
-    """The spool's on-disk shape of an :class:`Alert` (field names are the format; keep them)."""
+class _SpooledAlert(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The spool's on-disk shape of an :class:`Alert` (field names are the format; keep them).
+
+    ``kind`` and ``subject`` were added for alarm notifications; with ``omit_defaults`` a per-event
+    alert is stored byte for byte as before, and rows written before they existed decode unchanged.
+    """
 
     rule_id: str
     event_id: str
@@ -379,6 +383,8 @@ class _SpooledAlert(msgspec.Struct, frozen=True):
     title: str
     sinks: list[str]
     body: dict[str, Any]
+    kind: str = "alert"
+    subject: str | None = None
 
 
 def alert_to_bytes(alert: Alert) -> bytes:
@@ -391,6 +397,8 @@ def alert_to_bytes(alert: Alert) -> bytes:
             title=alert.title,
             sinks=list(alert.sinks),
             body=dict(alert.body),
+            kind=alert.kind,
+            subject=alert.subject,
         )
     )
 
@@ -408,4 +416,6 @@ def alert_from_bytes(data: bytes) -> Alert:
         title=doc.title,
         body=doc.body,
         sinks=tuple(doc.sinks),
+        kind=doc.kind,
+        subject=doc.subject,
     )

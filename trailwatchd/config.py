@@ -204,6 +204,23 @@ class IntegrityConfig(_Model, frozen=True):
 SinkConfig = SnsSinkConfig | LogSinkConfig | FileSinkConfig
 
 
+class AlarmsConfig(_Model, frozen=True):
+    """``[alarms]``: CloudWatch-style evaluation of the rules' ``[rule.alarm]`` tables (docs/alarms.md)."""
+
+    enabled: bool = True
+    allowed_lateness_secs: Annotated[float, Meta(ge=0, le=86_400)] = 900.0
+    """How long after a minute ends datapoints for it may still arrive; until then an empty period is
+    pending, not missing. 900 s covers CloudTrail's usual 5-15 minute delivery delay; 0 = CloudWatch."""
+    evaluation_interval_secs: Annotated[float, Meta(gt=0, le=60)] = 60.0
+    """How often the evaluation task wakes; alarms are evaluated once per minute boundary passed."""
+    account_id: Annotated[str, Meta(pattern=r"^[0-9]{12}$")] | None = None
+    """``AWSAccountId`` in alarm messages; unset = the account of the alarm's most recent event."""
+    region: str | None = None
+    """Region code whose display name goes in ``Region`` and the Subject; unset = ``[aws].region``."""
+    sample_events: Annotated[int, Meta(ge=0, le=10)] = 3
+    """Matching events (who/what/where) included in each alarm message under TrailwatchdSampleEvents."""
+
+
 class Config(_Model, frozen=True):
     """The whole file. ``sources`` and ``sinks`` map an operator-chosen id to a component's options."""
 
@@ -214,6 +231,7 @@ class Config(_Model, frozen=True):
     sinks: dict[str, SinkConfig] = msgspec.field(default_factory=dict)
     integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
     enrichment: EnrichmentConfig = msgspec.field(default_factory=EnrichmentConfig)
+    alarms: AlarmsConfig = msgspec.field(default_factory=AlarmsConfig)
     path: str | None = None
     """Where the config was read from; relative paths in it resolve against the current directory."""
     digest: str = ""

@@ -24,6 +24,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from trailwatchd.alarms import routing
+from trailwatchd.alarms.metrics import AlarmMetrics
+from trailwatchd.alarms.service import AlarmService, AlarmSettings
 from trailwatchd.aws import AwsClients
 from trailwatchd.config import Config, SnsSinkConfig, SqsSourceConfig
 from trailwatchd.engine import Snapshot
@@ -57,6 +60,13 @@ def load_rules(config: Config) -> RuleSet:
         names = ", ".join(f"{rule} -> {sink}" for rule, sink in missing)
         raise ConfigError(
             f"rules name sinks that are not defined under [sinks]: {names}", file=config.path, key="rules"
+        )
+    bad_actions = routing.action_problems(ruleset.rules, config.sinks)  # [rule.alarm] *_actions
+    if bad_actions:
+        raise ConfigError(
+            "alarm actions must be sink ids under [sinks] or SNS topic ARNs: " + ", ".join(bad_actions),
+            file=config.path,
+            key="rules",
         )
     return ruleset
 
@@ -99,6 +109,7 @@ class Daemon:
         self.sources: dict[str, Source] = {}
         self.sinks: dict[str, Sink] = {}
         self.pipeline: Pipeline | None = None
+        self.alarms: AlarmService | None = None
         self._snapshot: Snapshot | None = None
         self._interrupts = 0
         self._reload_lock = asyncio.Lock()
@@ -118,6 +129,8 @@ class Daemon:
         self.metrics.init_rules(r.id for r in ruleset.rules)
         self.metrics.rules_loaded.set(sum(1 for r in ruleset.rules if r.enabled))
         self._snapshot = Snapshot.of(ruleset)
+        if self.alarms is not None:
+            self.alarms.set_rules(ruleset.rules)
         self.metrics.mark_reload(ok=True, digest=f"{self.config.digest[:12]}/{ruleset.digest[:12]}")
 
     async def reload(self) -> bool:
@@ -201,12 +214,16 @@ class Daemon:
         async with AsyncExitStack() as stack:
             state = await stack.enter_async_context(AsyncStateStore(cfg.daemon.state_path))
             clients: Any = None
+            # [alarms]: an SNS topic ARN in alarm actions without a configured sink gets an implicit one
+            sink_cfgs = {**cfg.sinks}
+            if cfg.alarms.enabled:
+                sink_cfgs |= routing.implicit_sinks(ruleset.rules, cfg.sinks)
             needs_aws = any(
                 isinstance(s, SqsSourceConfig) or getattr(s, "bucket", None) for s in cfg.sources.values()
-            ) or any(isinstance(s, SnsSinkConfig) for s in cfg.sinks.values())
+            ) or any(isinstance(s, SnsSinkConfig) for s in sink_cfgs.values())
             if needs_aws:
                 clients = await stack.enter_async_context(AwsClients(cfg.aws))
-            for sink_id, sink_cfg in cfg.sinks.items():
+            for sink_id, sink_cfg in sink_cfgs.items():
                 self.sinks[sink_id] = build_sink(sink_id, sink_cfg, clients=clients)
                 stack.push_async_callback(self.sinks[sink_id].close)
                 self.metrics.init_sink(sink_id)
@@ -232,6 +249,22 @@ class Daemon:
                     accounts=cfg.enrichment.accounts,
                 ),
             )
+            if cfg.alarms.enabled:  # [alarms]: CloudWatch-style evaluation of [rule.alarm] (docs/alarms.md)
+                self.alarms = AlarmService(
+                    state=state,
+                    metrics=AlarmMetrics(self.metrics.registry),
+                    settings=AlarmSettings(
+                        allowed_lateness_secs=cfg.alarms.allowed_lateness_secs,
+                        account_id=cfg.alarms.account_id,
+                        region=cfg.alarms.region or cfg.aws.region or "us-east-1",
+                        sample_events=cfg.alarms.sample_events,
+                        notification_ttl_secs=cfg.daemon.dedupe_ttl_secs,
+                    ),
+                    clock=self.clock,
+                    resolve=routing.resolver(sink_cfgs),
+                )
+                self.alarms.set_rules(ruleset.rules)
+                pipeline.alarms = self.alarms
             if cfg.integrity.enabled:  # [integrity]: verify digest keys instead of skipping them
                 await attach_integrity(pipeline, cfg, clients, stack, self.clock)
             await self._start_http(stack)
@@ -248,6 +281,9 @@ class Daemon:
                 ]
                 background.append(tg.create_task(self._prune_loop(state), name="state-prune"))
                 background.append(tg.create_task(pipeline.rollup_loop(), name="rollups"))
+                if self.alarms is not None:
+                    every = cfg.alarms.evaluation_interval_secs
+                    background.append(tg.create_task(self.alarms.run(every_secs=every), name="alarms"))
                 feeders = [
                     tg.create_task(src.run(pipeline.emit, self.stop_event), name=f"source-{sid}")
                     for sid, src in self.sources.items()

@@ -43,6 +43,8 @@ class ObjectResult:
     stats: DecodeStats = field(default_factory=DecodeStats)
     newest_event_time: str | None = None
     """The largest eventTime seen (ISO-8601 strings sort chronologically)."""
+    event_minutes: set[str] = field(default_factory=set)
+    """``YYYY-MM-DDTHH:MM`` of every eventTime seen: minutes with ingested logs (alarm default values)."""
 
     @property
     def events(self) -> int:
@@ -94,8 +96,9 @@ def evaluate_object(
         snap, data=data, inline=inline, name=name, limits=limits or DecodeLimits(), stats=result.stats
     ):
         when = event.get("eventTime")
-        if isinstance(when, str) and when > newest:
-            newest = when
+        if isinstance(when, str):
+            result.event_minutes.add(when[:16])
+            newest = max(newest, when)
         rules = ruleset.match(event)
         if not rules:
             continue

@@ -75,3 +75,8 @@ class Alert:
     body: Mapping[str, Any]
     """The JSON document sinks publish (schema in docs/alerts.md)."""
     sinks: tuple[str, ...] = field(default_factory=tuple)
+    kind: str = "alert"
+    """``"alert"`` (per-event, schema v1) or ``"alarm"`` (a CloudWatch alarm state-change message whose
+    ``body`` is CloudWatch's SNS payload, docs/alarms.md)."""
+    subject: str | None = None
+    """The SNS Subject to use verbatim (alarm notifications); None lets the sink build its own."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
+from trailwatchd.alarms.service import AlarmService
 from trailwatchd.alerts import alert_from_bytes
 from trailwatchd.config import AccountEnrichment
 from trailwatchd.decode import DecodeLimits, KeyKind, classify_key
@@ -118,6 +119,8 @@ class Pipeline:
         self.digest_hook: DigestHook | None = None
         """Integrity verification of digest keys (``[integrity]``); ``None`` = digests are skipped."""
         self.throttle: Throttle | None = None  # loaded from the state store on first use
+        self.alarms: AlarmService | None = None
+        """CloudWatch-style alarms (``[alarms]``): fed each object's datapoints in its own transaction."""
         self._throttle_lock = asyncio.Lock()
         self.throttle_metrics = ThrottleMetrics(metrics.registry)
 
@@ -246,6 +249,15 @@ class Pipeline:
                 accounts=self.settings.accounts,
             )
             alerts: list[NewAlert] = plan.alerts
+            staged = None  # alarm buckets commit with the object, so a replayed object never counts twice
+            if self.alarms is not None:
+                staged = await self.alarms.stage(
+                    result.datapoints,
+                    matches=result.matches,
+                    event_minutes=result.event_minutes,
+                    now=now,
+                    object_uri=ref.uri,
+                )
             inserted = await self.state.record_evaluation(
                 ref.source_id,
                 key,
@@ -254,9 +266,11 @@ class Pipeline:
                 ttl_secs=self.settings.dedupe_ttl_secs,
                 events=result.events,
                 matches=len(result.matches),
-                meta=plan.meta(),
+                meta=plan.meta() | (staged.meta if staged is not None else {}),
             )
             throttle.commit(plan)
+            if staged is not None and self.alarms is not None:
+                self.alarms.apply(staged)
         self.throttle_metrics.observe(plan)
         source_id = ref.source_id
         self.metrics.objects.labels(source_id, "ok").inc()

@@ -149,47 +149,8 @@ class StateStore:
         the spool entries actually created, one per (new alert, sink). Committed with
         ``synchronous=FULL``: once this returns, the object may be acknowledged upstream.
         """
-        created: list[SpoolEntry] = []
         with self._tx(durable=True) as conn:
-            for alert in alerts:
-                expires = self._scalar("SELECT expires_at FROM dedupe WHERE key = ?", (alert.dedupe_key,))
-                if expires is not None and float(expires) > now:
-                    continue
-                conn.execute(
-                    "INSERT INTO dedupe (key, expires_at, recorded_at) VALUES (?, ?, ?) ON CONFLICT (key) "
-                    "DO UPDATE SET expires_at = excluded.expires_at, recorded_at = excluded.recorded_at",
-                    (alert.dedupe_key, now + (alert.ttl_secs or ttl_secs), now),
-                )
-                for sink_id in dict.fromkeys(alert.sink_ids):
-                    entry = SpoolEntry(
-                        id=spool_id(sink_id, alert.dedupe_key),
-                        sink_id=sink_id,
-                        source_id=source_id,
-                        object_key=object_key,
-                        dedupe_key=alert.dedupe_key,
-                        payload=alert.payload,
-                        attempts=0,
-                        next_attempt_at=now,
-                        created_at=now,
-                        last_error=None,
-                    )
-                    cur = conn.execute(
-                        INSERT_SPOOL,
-                        (
-                            entry.id,
-                            entry.sink_id,
-                            entry.source_id,
-                            entry.object_key,
-                            entry.dedupe_key,
-                            entry.payload,
-                            entry.attempts,
-                            entry.next_attempt_at,
-                            entry.created_at,
-                            None,
-                        ),
-                    )
-                    if cur.rowcount:
-                        created.append(entry)
+            created = self._spool(conn, source_id, object_key, alerts, now=now, ttl_secs=ttl_secs)
             conn.execute(
                 "INSERT INTO ledger (source_id, object_key, status, events, matches, reason, evaluated_at, "
                 "updated_at) VALUES (?, ?, 'evaluated', ?, ?, NULL, ?, ?) "
@@ -204,6 +165,59 @@ class StateStore:
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (name, value),
                 )
+        return created
+
+    def _spool(
+        self,
+        conn: sqlite3.Connection,
+        source_id: str,
+        object_key: str,
+        alerts: Iterable[NewAlert],
+        *,
+        now: float,
+        ttl_secs: float,
+    ) -> list[SpoolEntry]:
+        """Spool new alerts (unexpired dedupe keys skipped) inside the caller's transaction."""
+        created: list[SpoolEntry] = []
+        for alert in alerts:
+            expires = self._scalar("SELECT expires_at FROM dedupe WHERE key = ?", (alert.dedupe_key,))
+            if expires is not None and float(expires) > now:
+                continue
+            conn.execute(
+                "INSERT INTO dedupe (key, expires_at, recorded_at) VALUES (?, ?, ?) ON CONFLICT (key) "
+                "DO UPDATE SET expires_at = excluded.expires_at, recorded_at = excluded.recorded_at",
+                (alert.dedupe_key, now + (alert.ttl_secs or ttl_secs), now),
+            )
+            for sink_id in dict.fromkeys(alert.sink_ids):
+                entry = SpoolEntry(
+                    id=spool_id(sink_id, alert.dedupe_key),
+                    sink_id=sink_id,
+                    source_id=source_id,
+                    object_key=object_key,
+                    dedupe_key=alert.dedupe_key,
+                    payload=alert.payload,
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    last_error=None,
+                )
+                cur = conn.execute(
+                    INSERT_SPOOL,
+                    (
+                        entry.id,
+                        entry.sink_id,
+                        entry.source_id,
+                        entry.object_key,
+                        entry.dedupe_key,
+                        entry.payload,
+                        entry.attempts,
+                        entry.next_attempt_at,
+                        entry.created_at,
+                        None,
+                    ),
+                )
+                if cur.rowcount:
+                    created.append(entry)
         return created
 
     def due(self, *, now: float, limit: int = 100, sink_id: str | None = None) -> list[SpoolEntry]:
@@ -331,6 +345,27 @@ class StateStore:
     def put_alarm(self, name: str, value: Any, *, now: float) -> None:
         """Save the alarm's state as JSON."""
         self._put_json("alarms", name, value, now)
+
+    def record_alarm_transitions(
+        self,
+        states: Mapping[str, Any],
+        alerts: Iterable[NewAlert],
+        *,
+        now: float,
+        ttl_secs: float,
+    ) -> list[SpoolEntry]:
+        """Save alarm states and spool their notifications in one durable transaction.
+
+        So a crash either loses both (the transition is evaluated again after the restart) or keeps both
+        (the notification is delivered and the alarm does not fire again). Spool rows carry source
+        ``trailwatchd`` and object key ``alarms``; no object waits on them.
+        """
+        with self._tx(durable=True) as conn:
+            created = self._spool(conn, "trailwatchd", "alarms", alerts, now=now, ttl_secs=ttl_secs)
+            for name, value in states.items():
+                text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+                conn.execute(JSON_TABLES["alarms"][1], (name, text, now))
+        return created
 
     def _get_json(self, table: str, key: str) -> Any:
         text = self._scalar(JSON_TABLES[table][0], (key,))
@@ -523,6 +558,13 @@ class AsyncStateStore:
 
     async def put_alarm(self, name: str, value: Any, *, now: float) -> None:
         await self._call(StateStore.put_alarm, name, value, now=now)
+
+    async def record_alarm_transitions(
+        self, states: Mapping[str, Any], alerts: Iterable[NewAlert], *, now: float, ttl_secs: float
+    ) -> list[SpoolEntry]:
+        return await self._call(
+            StateStore.record_alarm_transitions, dict(states), list(alerts), now=now, ttl_secs=ttl_secs
+        )
 
     async def get_meta(self, key: str) -> str | None:
         return await self._call(StateStore.get_meta, key)

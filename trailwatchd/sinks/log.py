@@ -48,6 +48,20 @@ def log_fields(alert: Alert) -> dict[str, Any]:
     }
 
 
+def alarm_log_fields(alert: Alert) -> dict[str, Any]:
+    """The key/value pairs of one ``alarm_logged`` line: the alarm, its transition and why."""
+    body = alert.body
+    return {
+        "rule_id": alert.rule_id,
+        "alarm_name": body.get("AlarmName"),
+        "old_state": body.get("OldStateValue"),
+        "new_state": body.get("NewStateValue"),
+        "reason": body.get("NewStateReason"),
+        "state_change_time": body.get("StateChangeTime"),
+        "subject": alert.subject,
+    }
+
+
 class LogSink:
     """Writes ``alert_logged`` lines at the configured level; it cannot fail to deliver."""
 
@@ -60,6 +74,9 @@ class LogSink:
         """Log every alert; always reports delivered."""
         emit = getattr(log, self.level)
         for alert in alerts:
+            if alert.kind == "alarm":  # body is CloudWatch's alarm message (docs/alarms.md)
+                emit("alarm_logged", sink_id=self.id, **alarm_log_fields(alert))
+                continue
             emit("alert_logged", sink_id=self.id, **log_fields(alert))
         return [None] * len(alerts)
 

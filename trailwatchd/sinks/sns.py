@@ -73,7 +73,11 @@ def subject_for(prefix: str, severity: str, title: str) -> str | None:
     Accents are folded (NFKD), anything else outside printable ASCII becomes a space, whitespace runs
     collapse, and an over-long subject ends in ``...``.
     """
-    text = f"{prefix}: {severity} {title}" if prefix else f"{severity} {title}"
+    return clean_subject(f"{prefix}: {severity} {title}" if prefix else f"{severity} {title}")
+
+
+def clean_subject(text: str) -> str | None:
+    """``text`` as an SNS Subject: printable ASCII on one line, < 100 characters; None if empty."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     folded = re.sub(r"[^\x21-\x7e]+", " ", folded).strip()
     if len(folded) > SUBJECT_MAX_CHARS:
@@ -216,7 +220,10 @@ class SnsSink:
         body = alert.body
         if not self.config.include_event:
             body = {k: v for k, v in body.items() if k != "event"}
-        subject = subject_for(self.config.subject_prefix, alert.severity, alert.title)
+        if alert.subject is not None:  # alarm notifications carry CloudWatch's own Subject
+            subject = clean_subject(alert.subject)
+        else:
+            subject = subject_for(self.config.subject_prefix, alert.severity, alert.title)
         attributes = message_attributes(alert)
         # Subject is not documented to count toward the limit; counting it anyway keeps us safe.
         overhead = attributes_size(attributes) + len((subject or "").encode())
