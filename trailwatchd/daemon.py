@@ -264,6 +264,7 @@ class Daemon:
                     resolve=routing.resolver(sink_cfgs),
                 )
                 self.alarms.set_rules(ruleset.rules)
+                await self.alarms.load()
                 pipeline.alarms = self.alarms
             if cfg.integrity.enabled:  # [integrity]: verify digest keys instead of skipping them
                 await attach_integrity(pipeline, cfg, clients, stack, self.clock)

@@ -13,8 +13,9 @@ The decision, in AWS's own order (AlarmThatSendsEmail, "How CloudWatch alarms tr
 2. At least N real datapoints: the N most recent real ones decide; missing periods are skipped, and
    TreatMissingData plays no part.
 3. Fewer than N: every real datapoint of the range counts, and for ``breaching``/``notBreaching`` the
-   shortfall is filled with that value ("as few times as possible"). For ``missing``/``ignore`` the
-   premature-alarm rule comes first (:func:`premature_alarm`).
+   shortfall is filled with that value ("as few times as possible"). For ``missing``/``ignore``, when
+   fewer than M datapoints breach, the premature-alarm rule may still raise the alarm
+   (:func:`premature_alarm`; with ``ignore`` it keeps the state instead, as AWS's tables show).
 
 ALARM when at least M (``DatapointsToAlarm``) counted datapoints breach, otherwise OK. Both truth tables of
 aws-formats.md §5.2 are tests of :func:`decide`, row by row. The reason sentence follows CloudWatch's
@@ -114,21 +115,20 @@ def decide(slots: Sequence[Slot], p: Params) -> Decision:
     if not real:
         return _all_missing(n, tmd)
     filled = 0
-    if len(real) >= n:
-        counted = real[-n:]
-    else:
-        counted = real
-        if tmd in ("missing", "ignore") and premature_alarm(slots, p):
-            if tmd == "ignore":
-                return Decision(None, "premature alarm with TreatMissingData ignore: state kept", counted)
-            return _threshold_decision(ALARM, counted, 0, p)
-        if tmd in FILL_LABEL:
-            filled = n - len(real)
+    counted = real[-n:]
+    if len(real) < n and tmd in FILL_LABEL:
+        filled = n - len(real)
     breaching = sum(1 for s in counted if s.value is not None and p.breaches(s.value))
     if tmd == "breaching":
         breaching += filled
-    state = ALARM if breaching >= p.datapoints_to_alarm else OK
-    return _threshold_decision(state, counted, filled, p)
+    if breaching >= p.datapoints_to_alarm:
+        return _threshold_decision(ALARM, counted, filled, p)
+    # Fewer than M breaching: the premature-alarm rule may still raise the alarm (missing / ignore).
+    if len(real) < n and tmd in ("missing", "ignore") and premature_alarm(slots, p):
+        if tmd == "ignore":
+            return Decision(None, "premature alarm with TreatMissingData ignore: state kept", counted)
+        return _threshold_decision(ALARM, counted, 0, p)
+    return _threshold_decision(OK, counted, filled, p)
 
 
 def _all_missing(n: int, tmd: str) -> Decision:
@@ -163,6 +163,11 @@ def reason_for(state: str, counted: Sequence[Slot], filled: int, p: Params) -> s
     n, m = p.evaluation_periods, p.datapoints_to_alarm
     to_alarm = state == ALARM
     listed = [s for s in reversed(counted) if s.value is not None and p.breaches(s.value) is to_alarm]
+    if not to_alarm and not listed and counted:
+        # OK although every real datapoint breaches: too few of them. Say so in the ALARM direction,
+        # whose minimum (M) is what was not reached.
+        to_alarm = True
+        listed = [s for s in reversed(counted) if s.value is not None]
     k = len(listed)
     values = ", ".join(f"{number_text(s.value or 0.0)} ({_reason_time(s.start)})" for s in listed)
     verb = _was(k)

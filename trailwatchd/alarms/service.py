@@ -190,7 +190,7 @@ class AlarmService:
             self.metrics.forget(name)
         self.alarms, self.by_rule = wanted, by_rule
 
-    async def _load(self) -> None:
+    async def load(self) -> None:
         """Read the saved state and buckets of alarms not loaded yet (new at startup or reload)."""
         for name, alarm in self.alarms.items():
             if alarm.loaded:
@@ -222,7 +222,7 @@ class AlarmService:
         object_uri: str | None = None,
     ) -> Staged:
         """The alarms' new buckets after one object, as ``meta`` rows for the object's transaction."""
-        await self._load()
+        await self.load()
         staged = Staged()
         boundary = int(now // MINUTE)
 
@@ -323,7 +323,7 @@ class AlarmService:
     async def tick(self, now: float | None = None) -> list[Change]:
         """Evaluate every alarm at the latest minute boundary not yet evaluated; return the transitions."""
         now = self.clock() if now is None else now
-        await self._load()
+        await self.load()
         at = int(now // MINUTE) * MINUTE
         lateness = self.settings.allowed_lateness_secs
         states: dict[str, Any] = {}
