@@ -1,0 +1,146 @@
+"""The alarm hooks in the pipeline and the daemon's rule checks, and action routing to sinks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from tests.unit.test_pipeline import item, log_file, make, record, run_item
+from trailwatchd.alarms import routing
+from trailwatchd.alarms.metrics import AlarmMetrics
+from trailwatchd.alarms.service import SERIES_META_PREFIX, AlarmService, AlarmSettings
+from trailwatchd.config import FileSinkConfig, SinkConfig, SnsSinkConfig, parse_config
+from trailwatchd.daemon import load_rules
+from trailwatchd.engine import Snapshot, evaluate_object
+from trailwatchd.errors import ConfigError
+from trailwatchd.rules import RuleSet
+
+RULES = """
+[[rule]]
+id = "console-login"
+severity = "high"
+pattern = '{ $.eventName = "ConsoleLogin" }'
+[rule.metric]
+namespace = "T"
+name = "Logins"
+value = "1"
+[rule.alarm]
+name = "logins"
+threshold = 2
+period_secs = 60
+alarm_actions = ["out"]
+"""
+TOPIC = "arn:aws:sns:us-east-1:111122223333:sec-alarms"
+
+
+@pytest.fixture
+def ruleset(tmp_path: Path) -> RuleSet:
+    path = tmp_path / "rules.toml"
+    path.write_text(RULES)
+    return RuleSet.load([path])
+
+
+async def test_datapoints_commit_with_the_object_and_a_replay_counts_once(
+    tmp_path: Path, ruleset: RuleSet
+) -> None:
+    """An object's datapoints are in the state store when it is evaluated; redelivery adds nothing."""
+    now = [1_704_067_260.0]  # 2024-01-01T00:01:00Z, just after the events' minute
+    pipe, sink, state, _ = await make(tmp_path, ruleset, {"k1": log_file(record("a"), record("b"))}, now)
+    try:
+        service = AlarmService(
+            state=state,
+            metrics=AlarmMetrics(CollectorRegistry()),
+            settings=AlarmSettings(allowed_lateness_secs=0),
+            clock=lambda: now[0],
+            resolve=lambda action: (action, action),
+        )
+        service.set_rules(ruleset.rules)
+        pipe.alarms = service
+        for _ in range(2):  # the second time the ledger recognises the object
+            work, ack = item("k1")
+            await run_item(pipe, work, ack)
+        saved = json.loads(await state.get_meta(SERIES_META_PREFIX + "logins") or "{}")
+        assert saved["buckets"] == {str(1_704_067_200 // 60): [2.0, 2.0, 1.0, 1.0]}
+        assert [s["event_id"] for s in saved["samples"]] == ["b", "a"]
+        changes = await service.tick(now[0])
+        assert [(c.old_state, c.new_state) for c in changes] == [("INSUFFICIENT_DATA", "ALARM")]
+        deliver = asyncio.create_task(pipe.deliver_loop("out", idle_secs=0.01))
+        try:
+            for _ in range(200):
+                if await state.spool_depth() == 0:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            deliver.cancel()
+            await asyncio.gather(deliver, return_exceptions=True)
+        alarm_alerts = [a for a in sink.delivered if a.kind == "alarm"]
+        assert [a.body["NewStateValue"] for a in alarm_alerts] == ["ALARM"]
+        assert alarm_alerts[0].subject == 'ALARM: "logins" in US East (N. Virginia)'
+    finally:
+        await state.close()
+
+
+def test_engine_reports_the_minutes_of_every_event(ruleset: RuleSet) -> None:
+    """Matching or not, each event's minute counts as "logs ingested" (for metric default values)."""
+    other = record("c", "GetTrail") | {"eventTime": "2024-01-01T00:03:59Z"}
+    result = evaluate_object(Snapshot.of(ruleset), name="k", data=log_file(record("a"), other))
+    assert result.event_minutes == {"2024-01-01T00:00", "2024-01-01T00:03"}
+
+
+def test_topic_arn_actions_resolve_to_configured_or_implicit_sns_sinks(tmp_path: Path) -> None:
+    """An ARN matching a configured SNS sink uses it; an unknown ARN gets an implicit sink; ids show ARNs."""
+    path = tmp_path / "r.toml"
+    path.write_text(
+        RULES.replace(
+            'alarm_actions = ["out"]', f'alarm_actions = ["{TOPIC}", "file"]\nok_actions = ["sec"]'
+        ).replace(
+            'name = "logins"',
+            'name = "logins"\ninsufficient_data_actions = ["arn:aws:sns:eu-west-1:111122223333:x.fifo"]',
+        )
+    )
+    rules = RuleSet.load([path]).rules
+    configured: dict[str, SinkConfig] = {
+        "sec": SnsSinkConfig(topic_arn=TOPIC),
+        "file": FileSinkConfig(path="a.jsonl"),
+    }
+    assert routing.implicit_sinks(rules, configured) == {
+        "alarm-topic-x-fifo": SnsSinkConfig(topic_arn="arn:aws:sns:eu-west-1:111122223333:x.fifo")
+    }
+    resolve = routing.resolver(configured | routing.implicit_sinks(rules, configured))
+    assert resolve(TOPIC) == ("sec", TOPIC)
+    assert resolve("sec") == ("sec", TOPIC)
+    assert resolve("file") == ("file", "file")
+    assert resolve("arn:aws:sns:eu-west-1:111122223333:x.fifo") == (
+        "alarm-topic-x-fifo",
+        "arn:aws:sns:eu-west-1:111122223333:x.fifo",
+    )
+    assert resolve("arn:aws:sns:us-east-1:1:unknown") == (None, "arn:aws:sns:us-east-1:1:unknown")
+    assert routing.action_problems(rules, configured) == []
+    # Without any configured sink every ARN becomes its own implicit sink.
+    assert set(routing.implicit_sinks(rules, {})) == {"alarm-topic-sec-alarms", "alarm-topic-x-fifo"}
+
+
+def test_unknown_alarm_action_is_a_config_error(tmp_path: Path) -> None:
+    """A sink id that is not under [sinks] fails the rule load, naming the rule and the action."""
+    path = tmp_path / "r.toml"
+    path.write_text(RULES.replace('alarm_actions = ["out"]', 'alarm_actions = ["pager"]'))
+    config = parse_config(
+        {"rules": {"paths": [str(path)], "default_sinks": ["out"]}, "sinks": {"out": {"type": "log"}}}, env={}
+    )
+    with pytest.raises(ConfigError, match=r"console-login alarm alarm_actions -> pager"):
+        load_rules(config)
+
+
+def test_alarms_config_defaults_and_limits() -> None:
+    """[alarms] defaults (900 s lateness, minute ticks) and its validation."""
+    config = parse_config({"sinks": {"console": {"type": "log"}}}, env={})
+    assert (config.alarms.enabled, config.alarms.allowed_lateness_secs) == (True, 900.0)
+    assert (config.alarms.evaluation_interval_secs, config.alarms.sample_events) == (60.0, 3)
+    with pytest.raises(ConfigError, match=r"alarms\.allowed_lateness_secs"):
+        parse_config({"alarms": {"allowed_lateness_secs": -1}}, env={})  # before the sinks check
+    with pytest.raises(ConfigError, match=r"alarms\.account_id"):
+        parse_config({"alarms": {"account_id": "12"}}, env={})
