@@ -13,7 +13,7 @@ from tests.unit.test_pipeline import item, log_file, make, record, run_item
 from trailwatchd.alarms import routing
 from trailwatchd.alarms.metrics import AlarmMetrics
 from trailwatchd.alarms.service import SERIES_META_PREFIX, AlarmService, AlarmSettings
-from trailwatchd.config import FileSinkConfig, SinkConfig, SnsSinkConfig, parse_config
+from trailwatchd.config import FileSinkConfig, SinkConfig, SnsSinkConfig, load_config, parse_config
 from trailwatchd.daemon import load_rules
 from trailwatchd.engine import Snapshot, evaluate_object
 from trailwatchd.errors import ConfigError
@@ -144,3 +144,13 @@ def test_alarms_config_defaults_and_limits() -> None:
         parse_config({"alarms": {"allowed_lateness_secs": -1}}, env={})  # before the sinks check
     with pytest.raises(ConfigError, match=r"alarms\.account_id"):
         parse_config({"alarms": {"account_id": "12"}}, env={})
+
+
+def test_reference_config_loads_with_its_rule_packs(repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo config's rules load: every alarm action of the shipped packs names a defined sink."""
+    monkeypatch.chdir(repo_root)
+    config = load_config(repo_root / "config" / "trailwatchd.toml")
+    ruleset = load_rules(config)
+    assert routing.alarm_actions(ruleset.rules)
+    assert routing.action_problems(ruleset.rules, config.sinks) == []
+    assert config.alarms.allowed_lateness_secs == 900.0

@@ -11,6 +11,7 @@ import pytest
 from trailwatchd.config import (
     SINK_CONFIGS,
     SOURCE_CONFIGS,
+    AlarmsConfig,
     AwsConfig,
     DaemonConfig,
     DirectorySourceConfig,
@@ -109,7 +110,14 @@ async def test_s3_source_type_builds_the_poller_and_rejects_a_bad_start_time(tmp
 
 def _option_models() -> list[type[msgspec.Struct]]:
     """Every config model an operator writes: the top-level sections and every source and sink type."""
-    return [DaemonConfig, AwsConfig, RulesConfig, *SOURCE_CONFIGS.values(), *SINK_CONFIGS.values()]
+    return [
+        DaemonConfig,
+        AwsConfig,
+        RulesConfig,
+        AlarmsConfig,
+        *SOURCE_CONFIGS.values(),
+        *SINK_CONFIGS.values(),
+    ]
 
 
 def test_reference_config_documents_every_option(repo_root: Path) -> None:
