@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
+from tests.alarms.harness import Harness, make_rule, minute
 from tests.unit.test_pipeline import item, log_file, make, record, run_item
 from trailwatchd.alarms import routing
 from trailwatchd.alarms.metrics import AlarmMetrics
@@ -154,3 +158,29 @@ def test_reference_config_loads_with_its_rule_packs(repo_root: Path, monkeypatch
     assert routing.alarm_actions(ruleset.rules)
     assert routing.action_problems(ruleset.rules, config.sinks) == []
     assert config.alarms.allowed_lateness_secs == 900.0
+
+
+async def test_alarm_metrics_pass_promtool(tmp_path: Path) -> None:
+    """The alarm families as /metrics exposes them are valid for ``promtool check metrics``."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("TRAILWATCHD_REQUIRE_PROMTOOL") == "1":
+            pytest.fail("promtool is required (TRAILWATCHD_REQUIRE_PROMTOOL=1): apt-get install prometheus")
+        pytest.skip("promtool not installed (Debian package prometheus; `make test` installs it)")
+    h = await Harness.start(tmp_path / "s.db", make_rule(period_secs=60))
+    try:
+        h.clock.now = minute(0) + 30
+        await h.feed((minute(0) + 1, 3.0))
+        await h.at(1)
+        text = generate_latest(h.registry)
+    finally:
+        await h.close()
+    assert b'trailwatchd_alarm_state{alarm="alarm-a",state="ALARM"} 1.0' in text
+    assert (
+        b'trailwatchd_alarm_transitions_total{alarm="alarm-a",from="INSUFFICIENT_DATA",to="ALARM"} 1.0'
+        in text
+    )
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, check=False, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
