@@ -19,9 +19,10 @@ from trailwatchd.alarms.payload import (
     subject,
 )
 from trailwatchd.alerts import build_alert
-from trailwatchd.config import SnsSinkConfig
+from trailwatchd.config import LogSinkConfig, SnsSinkConfig
 from trailwatchd.model import Alert
 from trailwatchd.rules.model import AlarmSpec, MetricSpec
+from trailwatchd.sinks.log import LogSink, alarm_log_fields
 from trailwatchd.sinks.sns import SnsSink
 
 
@@ -303,3 +304,20 @@ def test_sns_sink_sends_the_cloudwatch_subject_and_message_verbatim() -> None:
         == 'ALARM: "Warning-trailwatchd-CloudTrail-Unauthorized-API-Calls" in US East (N. Virginia)'
     )
     assert json.loads(prepared.message) == message
+
+
+async def test_log_sink_writes_an_alarm_logged_line() -> None:
+    """The log sink logs alarm notifications as ``alarm_logged`` with the transition and reason."""
+    message = alarm_message(change(), account_id="1", region="us-east-1", actions={})
+    title = subject("ALARM", SPEC.name, "us-east-1")
+    alert = Alert("cis-3.1", "k", "warning", title, message, ("console",), kind="alarm", subject=title)
+    assert alarm_log_fields(alert) == {
+        "rule_id": "cis-3.1",
+        "alarm_name": SPEC.name,
+        "old_state": "INSUFFICIENT_DATA",
+        "new_state": "ALARM",
+        "reason": "Threshold Crossed: ...",
+        "state_change_time": "2024-05-01T10:07:00.589+0000",
+        "subject": title,
+    }
+    assert await LogSink("console", LogSinkConfig()).deliver([alert]) == [None]

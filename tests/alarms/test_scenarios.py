@@ -383,3 +383,21 @@ def test_spool_format_of_per_event_alerts_is_unchanged() -> None:
     back = alert_from_bytes(alert_to_bytes(alarm))
     assert (back.kind, back.subject, back.body) == ("alarm", "ALARM: x", {"AlarmName": "x"})
     assert alert_from_bytes(alert_to_bytes(alert)).kind == "alert"
+
+
+async def test_damaged_saved_rows_are_discarded_not_fatal(db: Path) -> None:
+    """A corrupt state or series row is logged and the alarm starts afresh instead of crashing."""
+    h = await Harness.start(db, make_rule(**CIS_STYLE))
+    try:
+        await h.state.put_alarm("alarm-a", {"state": "ALARM", "changed_at": "yesterday"}, now=0.0)
+        await h.state.set_meta("alarm-series:alarm-a", '{"buckets": {"x": [1]}}')
+    finally:
+        await h.close()
+    h = await Harness.start(db, make_rule(**CIS_STYLE))
+    try:
+        assert h.service.alarms["alarm-a"].series.buckets == {}
+        h.clock.now = minute(0) + 30
+        await h.feed((minute(0) + 1, 3.0))
+        assert [(c.old_state, c.new_state) for c in await h.at(1)] == [(I, A)]
+    finally:
+        await h.close()

@@ -124,14 +124,22 @@ class Alarm:
         }
 
     def restore(self, doc: Mapping[str, Any]) -> None:
-        state = doc.get("state")
-        if state in STATES:
-            self.state = str(state)
-            self.reason = str(doc.get("reason") or self.reason)
-            self.changed_at = float(doc.get("changed_at") or 0.0)
+        """Take over a saved state row; all or nothing (raises TypeError/ValueError on a damaged row)."""
+        state = str(doc.get("state"))
+        if state not in STATES:
+            raise ValueError(f"unknown alarm state {state!r}")
+        reason = str(doc.get("reason") or self.reason)
+        changed_at = float(doc.get("changed_at") or 0.0)
+        updated_at = self.config_updated_at
         if doc.get("config") == self.config:
-            self.config_updated_at = float(doc.get("config_updated_at") or self.config_updated_at)
+            updated_at = float(doc.get("config_updated_at") or updated_at)
         evaluated, final = doc.get("evaluated_at"), doc.get("final_before")
+        self.state, self.reason, self.changed_at, self.config_updated_at = (
+            state,
+            reason,
+            changed_at,
+            updated_at,
+        )
         self.evaluated_at = int(evaluated) if isinstance(evaluated, int | float) else None
         self.final_before = float(final) if isinstance(final, int | float) else None
 
@@ -165,6 +173,7 @@ class AlarmService:
         self.started_at = clock()
         self.alarms: dict[str, Alarm] = {}
         self.by_rule: dict[str, str] = {}
+        self._load_lock = asyncio.Lock()  # the pipeline and the minute task may both find new alarms
 
     # -- rules ------------------------------------------------------------------------------------
     def set_rules(self, rules: Iterable[Rule]) -> None:
@@ -192,24 +201,33 @@ class AlarmService:
 
     async def load(self) -> None:
         """Read the saved state and buckets of alarms not loaded yet (new at startup or reload)."""
-        for name, alarm in self.alarms.items():
-            if alarm.loaded:
-                continue
-            doc = await self.state.get_alarm(name)
-            if isinstance(doc, Mapping):
+        if all(alarm.loaded for alarm in self.alarms.values()):
+            return
+        async with self._load_lock:
+            for name, alarm in list(self.alarms.items()):
+                if not alarm.loaded:
+                    await self._load_one(name, alarm)
+
+    async def _load_one(self, name: str, alarm: Alarm) -> None:
+        """Restore one alarm from its state row and its series meta row (a bad row is logged, not fatal)."""
+        doc = await self.state.get_alarm(name)
+        if isinstance(doc, Mapping):
+            try:
                 alarm.restore(doc)
-            raw = await self.state.get_meta(SERIES_META_PREFIX + name)
-            if raw:
-                try:
-                    saved = json.loads(raw)
-                    alarm.series = Series.from_json(saved)
-                    alarm.samples = [s for s in saved.get("samples") or () if isinstance(s, dict)]
-                    alarm.account = saved.get("account") if isinstance(saved.get("account"), str) else None
-                except (ValueError, TypeError, KeyError, IndexError) as exc:
-                    log.error("alarm_series_discarded", alarm=name, error=str(exc))
-            alarm.loaded = True
-            self.metrics.init_alarm(name, alarm.state)
-            log.info("alarm_loaded", alarm=name, state=alarm.state, minutes=len(alarm.series.buckets))
+            except (TypeError, ValueError) as exc:  # hand-edited or damaged row: start afresh, say so
+                log.error("alarm_state_discarded", alarm=name, error=str(exc))
+        raw = await self.state.get_meta(SERIES_META_PREFIX + name)
+        if raw:
+            try:
+                saved = json.loads(raw)
+                alarm.series = Series.from_json(saved)
+                alarm.samples = [s for s in saved.get("samples") or () if isinstance(s, dict)]
+                alarm.account = saved.get("account") if isinstance(saved.get("account"), str) else None
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                log.error("alarm_series_discarded", alarm=name, error=str(exc))
+        alarm.loaded = True
+        self.metrics.init_alarm(name, alarm.state)
+        log.info("alarm_loaded", alarm=name, state=alarm.state, minutes=len(alarm.series.buckets))
 
     # -- datapoints -------------------------------------------------------------------------------
     async def stage(
