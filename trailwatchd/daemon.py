@@ -64,7 +64,8 @@ def load_rules(config: Config) -> RuleSet:
     bad_actions = routing.action_problems(ruleset.rules, config.sinks)  # [rule.alarm] *_actions
     if bad_actions:
         raise ConfigError(
-            "alarm actions must be sink ids under [sinks] or SNS topic ARNs: " + ", ".join(bad_actions),
+            "alarm actions name sinks not defined under [sinks] (use a sink id or an SNS topic ARN): "
+            + "; ".join(bad_actions),
             file=config.path,
             key="rules",
         )

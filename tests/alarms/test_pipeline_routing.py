@@ -88,11 +88,20 @@ async def test_datapoints_commit_with_the_object_and_a_replay_counts_once(
         await state.close()
 
 
-def test_engine_reports_the_minutes_of_every_event(ruleset: RuleSet) -> None:
-    """Matching or not, each event's minute counts as "logs ingested" (for metric default values)."""
+def test_engine_reports_event_minutes_only_when_a_metric_has_a_default_value(
+    ruleset: RuleSet, tmp_path: Path
+) -> None:
+    """Matching or not, each event's minute counts as "logs ingested", tracked only when it is needed."""
     other = record("c", "GetTrail") | {"eventTime": "2024-01-01T00:03:59Z"}
-    result = evaluate_object(Snapshot.of(ruleset), name="k", data=log_file(record("a"), other))
+    data = log_file(record("a"), other)
+    assert evaluate_object(Snapshot.of(ruleset), name="k", data=data).event_minutes == set()
+    path = tmp_path / "d.toml"
+    path.write_text(RULES.replace('value = "1"', 'value = "1"\ndefault_value = 0'))
+    snap = Snapshot.of(RuleSet.load([path]))
+    assert snap.track_minutes
+    result = evaluate_object(snap, name="k", data=data)
     assert result.event_minutes == {"2024-01-01T00:00", "2024-01-01T00:03"}
+    assert result.newest_event_time == "2024-01-01T00:03:59Z"
 
 
 def test_topic_arn_actions_resolve_to_configured_or_implicit_sns_sinks(tmp_path: Path) -> None:
@@ -135,7 +144,7 @@ def test_unknown_alarm_action_is_a_config_error(tmp_path: Path) -> None:
     config = parse_config(
         {"rules": {"paths": [str(path)], "default_sinks": ["out"]}, "sinks": {"out": {"type": "log"}}}, env={}
     )
-    with pytest.raises(ConfigError, match=r"console-login alarm alarm_actions -> pager"):
+    with pytest.raises(ConfigError, match=r"pager \(console-login alarm_actions\)"):
         load_rules(config)
 
 

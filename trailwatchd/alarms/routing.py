@@ -32,14 +32,19 @@ def alarm_actions(rules: Iterable[Rule]) -> list[tuple[str, str, str]]:
 
 
 def action_problems(rules: Iterable[Rule], sinks: Mapping[str, SinkConfig]) -> list[str]:
-    """Actions that are neither a configured sink id nor an SNS topic ARN."""
-    return sorted(
-        {
-            f"{rule_id} alarm {field} -> {action}"
-            for rule_id, field, action in alarm_actions(rules)
-            if action not in sinks and not action.startswith("arn:")
-        }
-    )
+    """One line per undefined sink id used as an action: ``<id> (<rules using it>)``.
+
+    SNS topic ARNs are always accepted (shorthand for an SNS sink).
+    """
+    users: dict[str, list[str]] = {}
+    for rule_id, field, action in alarm_actions(rules):
+        if action not in sinks and not action.startswith("arn:"):
+            users.setdefault(action, []).append(f"{rule_id} {field}")
+    out = []
+    for action, where in sorted(users.items()):
+        shown = ", ".join(where[:3]) + (f", and {len(where) - 3} more" if len(where) > 3 else "")
+        out.append(f"{action} ({shown})")
+    return out
 
 
 def implicit_sinks(rules: Iterable[Rule], sinks: Mapping[str, SinkConfig]) -> dict[str, SnsSinkConfig]:
