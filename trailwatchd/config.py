@@ -221,6 +221,22 @@ class AlarmsConfig(_Model, frozen=True):
     """Matching events (who/what/where) included in each alarm message under TrailwatchdSampleEvents."""
 
 
+class ReloadConfig(_Model, frozen=True):
+    """``[reload]``: live reload of this file and the rule files (README "Reloading rules and config")."""
+
+    watch: bool = True
+    """Poll the config file and every rule file for content changes and reload when they change."""
+    poll_interval_secs: Annotated[float, Meta(gt=0, le=3600)] = 2.0
+    """How often the watched files are hashed. Content hashes, not inotify: Kubernetes ConfigMap updates
+    swap a ``..data`` symlink and never touch the file the config names."""
+    debounce_secs: Annotated[float, Meta(ge=0, le=600)] = 1.0
+    """Wait until the files have been unchanged this long, so an editor's burst of writes is one reload."""
+    http_endpoint: bool = False
+    """Serve ``POST /-/reload`` on the metrics listener (for ECS and platforms where signals are awkward)."""
+    http_allow: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Client addresses allowed to call ``POST /-/reload``; others get 403. Loopback only by default."""
+
+
 class Config(_Model, frozen=True):
     """The whole file. ``sources`` and ``sinks`` map an operator-chosen id to a component's options."""
 
@@ -232,6 +248,7 @@ class Config(_Model, frozen=True):
     integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
     enrichment: EnrichmentConfig = msgspec.field(default_factory=EnrichmentConfig)
     alarms: AlarmsConfig = msgspec.field(default_factory=AlarmsConfig)
+    reload: ReloadConfig = msgspec.field(default_factory=ReloadConfig)
     path: str | None = None
     """Where the config was read from; relative paths in it resolve against the current directory."""
     digest: str = ""

@@ -3,14 +3,20 @@
 Lifecycle (DESIGN.md section 3): signals only set flags. SIGTERM/SIGINT start a drain: sources stop
 receiving, in-flight objects finish and their alerts are delivered for at most
 ``graceful_shutdown_secs``; what is left unacknowledged simply comes back later (SQS visibility,
-directory rescan). A second SIGINT exits at once. SIGHUP reloads the rules through the same path as
-startup; a failed reload keeps the running rules.
+directory rescan). A second SIGINT exits at once.
+
+Reload (SIGHUP, a watched file changing, ``POST /-/reload``): one path, :meth:`Daemon.reload`. It reads and
+validates the whole config, compiles every rule and runs every golden example, and only then swaps: the
+rule set atomically (each object keeps the snapshot it started with), sources and sinks whose table changed
+are drained and restarted, the rest keep running. Any failure keeps everything as it was. Settings read
+only at startup are refused (``trailwatchd.reload.RESTART_ONLY``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -21,19 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from trailwatchd.alarms import routing
 from trailwatchd.alarms.metrics import AlarmMetrics
 from trailwatchd.alarms.service import AlarmService, AlarmSettings
 from trailwatchd.aws import AwsClients
-from trailwatchd.config import Config, SnsSinkConfig, SqsSourceConfig
+from trailwatchd.config import Config, SinkConfig, SnsSinkConfig, SqsSourceConfig, load_config
 from trailwatchd.engine import Snapshot
 from trailwatchd.errors import ConfigError
+from trailwatchd.http import Endpoints, start_http
 from trailwatchd.integrity.service import attach_integrity
 from trailwatchd.metrics import Metrics, MirrorCounters, MirrorSpec
 from trailwatchd.pipeline import Pipeline, PipelineSettings
+from trailwatchd.reload import ConfigChange, FileWatcher, ReloadOutcome, diff_config, problem_lines
 from trailwatchd.rules import RuleSet
 from trailwatchd.sinks import build_sink
 from trailwatchd.sinks.base import Sink
@@ -81,14 +88,6 @@ def mirror_specs(ruleset: RuleSet) -> list[MirrorSpec]:
     ]
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:9108"`` -> (host, port); ``"[::1]:9108"`` works too."""
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"expected HOST:PORT, got {listen!r}", key="daemon.metrics_listen")
-    return host.strip("[]"), int(port)
-
-
 class Daemon:
     """One trailwatchd process. ``await Daemon(config).run()`` returns the exit status."""
 
@@ -114,6 +113,16 @@ class Daemon:
         self._snapshot: Snapshot | None = None
         self._interrupts = 0
         self._reload_lock = asyncio.Lock()
+        self.ruleset: RuleSet | None = None
+        # Set while running; a reload starts and stops components through these.
+        self._tg: asyncio.TaskGroup | None = None
+        self._stack: AsyncExitStack | None = None
+        self._state: AsyncStateStore | None = None
+        self._clients: AwsClients | None = None
+        self._implicit_sinks: dict[str, SinkConfig] = {}
+        self._feeders: dict[str, asyncio.Task[None]] = {}
+        self._source_stops: dict[str, asyncio.Event] = {}
+        self._deliverers: dict[str, asyncio.Task[None]] = {}
 
     # -- state the HTTP endpoints read --------------------------------------------------------------
     @property
@@ -126,26 +135,184 @@ class Daemon:
         return self._snapshot
 
     def _install(self, ruleset: RuleSet) -> None:
-        self.mirrors.replace(mirror_specs(ruleset))
+        """Make ``ruleset`` the active rule set (mirror families, rule series, snapshot, alarms)."""
+        self.mirrors.replace(mirror_specs(ruleset))  # raises before changing anything on a conflict
         self.metrics.init_rules(r.id for r in ruleset.rules)
         self.metrics.rules_loaded.set(sum(1 for r in ruleset.rules if r.enabled))
         self._snapshot = Snapshot.of(ruleset)
+        self.ruleset = ruleset
         if self.alarms is not None:
             self.alarms.set_rules(ruleset.rules)
-        self.metrics.mark_reload(ok=True, digest=f"{self.config.digest[:12]}/{ruleset.digest[:12]}")
 
-    async def reload(self) -> bool:
-        """Reload rules through the startup path; keep the running rules on any failure."""
+    def _mark_loaded(self, ruleset: RuleSet) -> None:
+        self.metrics.mark_reload(
+            "success", config_digest=self.config.digest, rules_digest=ruleset.digest, now=self.clock()
+        )
+
+    def _read_config(self) -> Config:
+        """The config file as it is now (a daemon built from an in-memory config keeps that config)."""
+        return load_config(self.config.path) if self.config.path else self.config
+
+    async def reload(self, trigger: str = "signal") -> ReloadOutcome:
+        """Reload config and rules through the startup path; keep everything running on any failure."""
         async with self._reload_lock:
-            try:
-                ruleset = await asyncio.to_thread(load_rules, self.config)
-                self._install(ruleset)
-            except (ConfigError, ValueError) as err:
-                self.metrics.mark_reload(ok=False)
-                log.error("config_reload_failed", error=str(err))
-                return False
-            log.info("config_reloaded", rules=len(ruleset.rules), digest=ruleset.digest[:12])
-            return True
+            outcome = await self._reload(trigger)
+        self.metrics.mark_reload(
+            outcome.result,
+            config_digest=outcome.config_digest,
+            rules_digest=outcome.rules_digest,
+            now=self.clock(),
+        )
+        if outcome.result == "success":
+            log.info(
+                "config_reloaded",
+                trigger=trigger,
+                rules=len(self.ruleset.rules) if self.ruleset else 0,
+                config_digest=outcome.config_digest[:12],
+                rules_digest=outcome.rules_digest[:12],
+                restarted=outcome.restarted,
+            )
+        else:
+            for error in outcome.errors:  # one line per problem, each with its file/line/column
+                log.error(
+                    f"config_reload_{outcome.result}",
+                    trigger=trigger,
+                    error=error,
+                    kept_config_digest=self.config.digest[:12],
+                )
+        return outcome
+
+    async def _reload(self, trigger: str) -> ReloadOutcome:
+        if self.stop_event.is_set() or self._tg is None:
+            return ReloadOutcome("refused", trigger, ["the daemon is starting or shutting down; try again"])
+        try:
+            new = await asyncio.to_thread(self._read_config)
+            change = diff_config(self.config, new)
+            if change.refused:
+                return ReloadOutcome(
+                    "refused",
+                    trigger,
+                    [
+                        f"{self.config.path or 'config'}: {key}: cannot change while running; restart "
+                        "trailwatchd to apply it (the running config is kept)"
+                        for key in change.refused
+                    ],
+                )
+            ruleset = await asyncio.to_thread(load_rules, new)
+            self.mirrors.check(mirror_specs(ruleset))
+            owing = await self._sinks_owing(change)
+            if owing:
+                return ReloadOutcome("refused", trigger, owing)
+        except (ConfigError, ValueError) as err:
+            return ReloadOutcome("failure", trigger, problem_lines(err))
+        self.config = new
+        self._install(ruleset)
+        if self.alarms is not None:
+            await self.alarms.load()
+        if self.pipeline is not None:
+            self.pipeline.settings = dataclasses.replace(
+                self.pipeline.settings,
+                default_sinks=tuple(new.rules.default_sinks),
+                accounts=new.enrichment.accounts,
+            )
+        await self._restart_components(change)
+        return ReloadOutcome(
+            "success",
+            trigger,
+            config_digest=new.digest,
+            rules_digest=ruleset.digest,
+            restarted=list(change.restarts),
+        )
+
+    async def _sinks_owing(self, change: ConfigChange) -> list[str]:
+        """A sink that still owes alerts cannot be removed: its objects would never be acknowledged."""
+        if self._state is None:
+            return []
+        problems = []
+        for sink_id in change.sinks_removed:
+            pending = await self._state.pending_for_sink(sink_id)
+            if pending:
+                problems.append(
+                    f"sinks.{sink_id}: cannot remove a sink with {pending} undelivered alert(s); keep it "
+                    "until its spool drains (trailwatchd_alerts_total), then reload again"
+                )
+        return problems
+
+    async def _restart_components(self, change: ConfigChange) -> None:
+        """Stop removed/changed sources and sinks, start new/changed ones; untouched ones keep running."""
+        for sink_id in change.sinks_removed + change.sinks_changed:
+            await self._stop_sink(sink_id)
+        for sink_id in change.sinks_added + change.sinks_changed:
+            await self._start_sink(sink_id, self.config.sinks[sink_id])
+        for source_id in change.sources_removed + change.sources_changed:
+            await self._stop_source(source_id)
+        for source_id in change.sources_added + change.sources_changed:
+            await self._start_source(source_id)
+
+    # -- components ---------------------------------------------------------------------------------
+    async def _close_sinks(self) -> None:
+        for sink in list(self.sinks.values()):
+            await sink.close()
+
+    async def _aws(self) -> AwsClients:
+        if self._clients is None:
+            assert self._stack is not None
+            self._clients = await self._stack.enter_async_context(AwsClients(self.config.aws))
+        return self._clients
+
+    async def _start_sink(self, sink_id: str, sink_cfg: SinkConfig) -> None:
+        clients = await self._aws() if isinstance(sink_cfg, SnsSinkConfig) else self._clients
+        sink = build_sink(sink_id, sink_cfg, clients=clients)
+        self.sinks[sink_id] = sink
+        self.metrics.init_sink(sink_id)
+        if self.pipeline is not None and self._tg is not None:
+            self.pipeline.set_sink(sink_id, sink)
+            self._deliverers[sink_id] = self._tg.create_task(
+                self.pipeline.deliver_loop(sink_id), name=f"sink-{sink_id}"
+            )
+
+    async def _stop_sink(self, sink_id: str) -> None:
+        """Let the delivery loop finish its batch, then close the sink; its spool entries stay."""
+        assert self.pipeline is not None
+        self.pipeline.retire_sink(sink_id)
+        task = self._deliverers.pop(sink_id, None)
+        if task is not None:
+            await asyncio.wait([task])
+        self.pipeline.set_sink(sink_id, None)
+        sink = self.sinks.pop(sink_id, None)
+        if sink is not None:
+            await sink.close()
+
+    async def _start_source(self, source_id: str) -> None:
+        cfg = self.config.sources[source_id]
+        needs_aws = isinstance(cfg, SqsSourceConfig) or getattr(cfg, "bucket", None)
+        clients = await self._aws() if needs_aws else self._clients
+        assert self._state is not None
+        source = build_source(source_id, cfg, clients=clients, state=self._state, metrics=self.metrics)
+        self.sources[source_id] = source
+        self.metrics.init_source(source_id, sqs=isinstance(cfg, SqsSourceConfig))
+        if self.pipeline is not None and self._tg is not None:
+            self.pipeline.set_source(source_id, source)
+            stop = self._source_stops[source_id] = asyncio.Event()
+            self._feeders[source_id] = self._tg.create_task(
+                source.run(self.pipeline.emit, stop), name=f"source-{source_id}"
+            )
+
+    async def _stop_source(self, source_id: str) -> None:
+        """Stop receiving, then wait until the source's work items are acknowledged or released."""
+        assert self.pipeline is not None
+        self._source_stops[source_id].set()
+        task = self._feeders.pop(source_id, None)
+        if task is not None:
+            await asyncio.wait([task])
+        deadline = time.monotonic() + self.config.daemon.graceful_shutdown_secs
+        while self.pipeline.source_busy(source_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.pipeline.source_busy(source_id):  # e.g. a sink is down: queued items use the new instance
+            log.warning("source_swap_forced", source_id=source_id, busy=self.pipeline.source_busy(source_id))
+        self.pipeline.set_source(source_id, None)
+        self.sources.pop(source_id, None)
+        del self._source_stops[source_id]
 
     # -- signals ------------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -163,37 +330,20 @@ class Daemon:
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload(), name="reload"))
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("signal"), name="reload"))
 
     # -- HTTP ---------------------------------------------------------------------------------------
     async def _start_http(self, stack: AsyncExitStack) -> None:
-        async def metrics(_: web.Request) -> web.Response:
-            body = generate_latest(self.metrics.registry)
-            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        def waiting() -> list[str] | None:
+            return None if self.ready else [sid for sid, s in self.sources.items() if not s.ready]
 
-        async def healthz(_: web.Request) -> web.Response:
-            return web.Response(text="ok\n")
-
-        async def readyz(_: web.Request) -> web.Response:
-            if self.ready:
-                return web.Response(text="ready\n")
-            waiting = [sid for sid, s in self.sources.items() if not s.ready]
-            return web.Response(status=503, text=f"not ready: waiting for sources {waiting}\n")
-
-        app = web.Application()
-        app.add_routes(
-            [web.get("/metrics", metrics), web.get("/healthz", healthz), web.get("/readyz", readyz)]
+        endpoints = Endpoints(
+            registry=self.metrics.registry,
+            waiting_sources=waiting,
+            reload_settings=lambda: self.config.reload,
+            reload=self.reload,
         )
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        host, port = parse_listen(self.config.daemon.metrics_listen)
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.metrics_port = sockets[0].getsockname()[1] if sockets else port
-        log.info("metrics_listening", address=f"{host}:{self.metrics_port}")
+        self.metrics_port = await start_http(endpoints, self.config.daemon.metrics_listen, stack)
 
     # -- run ----------------------------------------------------------------------------------------
     async def _prune_loop(self, state: AsyncStateStore) -> None:
@@ -211,28 +361,27 @@ class Daemon:
             self._install_signals(loop)
         ruleset = await asyncio.to_thread(load_rules, cfg)
         self._install(ruleset)
+        self._mark_loaded(ruleset)
         Path(cfg.daemon.state_path).parent.mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as stack:
-            state = await stack.enter_async_context(AsyncStateStore(cfg.daemon.state_path))
-            clients: Any = None
+            self._stack = stack
+            self._state = state = await stack.enter_async_context(AsyncStateStore(cfg.daemon.state_path))
+            stack.push_async_callback(self._close_sinks)
             # [alarms]: an SNS topic ARN in alarm actions without a configured sink gets an implicit one
-            sink_cfgs = {**cfg.sinks}
+            sink_cfgs: dict[str, SinkConfig] = {**cfg.sinks}
             if cfg.alarms.enabled:
-                sink_cfgs |= routing.implicit_sinks(ruleset.rules, cfg.sinks)
+                self._implicit_sinks = {**routing.implicit_sinks(ruleset.rules, cfg.sinks)}
+                sink_cfgs |= self._implicit_sinks
             needs_aws = any(
                 isinstance(s, SqsSourceConfig) or getattr(s, "bucket", None) for s in cfg.sources.values()
             ) or any(isinstance(s, SnsSinkConfig) for s in sink_cfgs.values())
             if needs_aws:
-                clients = await stack.enter_async_context(AwsClients(cfg.aws))
+                await self._aws()
+            clients: Any = self._clients
             for sink_id, sink_cfg in sink_cfgs.items():
-                self.sinks[sink_id] = build_sink(sink_id, sink_cfg, clients=clients)
-                stack.push_async_callback(self.sinks[sink_id].close)
-                self.metrics.init_sink(sink_id)
-            for source_id, source_cfg in cfg.sources.items():
-                self.sources[source_id] = build_source(
-                    source_id, source_cfg, clients=clients, state=state, metrics=self.metrics
-                )
-                self.metrics.init_source(source_id, sqs=isinstance(source_cfg, SqsSourceConfig))
+                await self._start_sink(sink_id, sink_cfg)
+            for source_id in cfg.sources:
+                await self._start_source(source_id)
             self.pipeline = pipeline = Pipeline(
                 snapshot=self.snapshot,
                 sources=self.sources,
@@ -277,21 +426,28 @@ class Daemon:
                 rules=len(ruleset.rules),
             )
             async with asyncio.TaskGroup() as tg:
+                self._tg = tg
                 background = [tg.create_task(pipeline.worker(), name=f"worker-{i}") for i in range(4)]
-                background += [
-                    tg.create_task(pipeline.deliver_loop(sid), name=f"sink-{sid}") for sid in self.sinks
-                ]
+                for sid in self.sinks:
+                    self._deliverers[sid] = tg.create_task(pipeline.deliver_loop(sid), name=f"sink-{sid}")
                 background.append(tg.create_task(self._prune_loop(state), name="state-prune"))
+                watcher = FileWatcher(lambda: self.config, lambda: self.reload("watch"))
+                await watcher.prime()
+                background.append(tg.create_task(watcher.run(), name="config-watch"))
                 background.append(tg.create_task(pipeline.rollup_loop(), name="rollups"))
                 if self.alarms is not None:
                     every = cfg.alarms.evaluation_interval_secs
                     background.append(tg.create_task(self.alarms.run(every_secs=every), name="alarms"))
-                feeders = [
-                    tg.create_task(src.run(pipeline.emit, self.stop_event), name=f"source-{sid}")
-                    for sid, src in self.sources.items()
-                ]
+                for sid, src in self.sources.items():
+                    stop = self._source_stops[sid] = asyncio.Event()
+                    self._feeders[sid] = tg.create_task(src.run(pipeline.emit, stop), name=f"source-{sid}")
                 await self.stop_event.wait()
                 log.info("daemon_draining", graceful_shutdown_secs=cfg.daemon.graceful_shutdown_secs)
+                async with self._reload_lock:  # a reload in progress finishes first; later ones are refused
+                    for stop in self._source_stops.values():
+                        stop.set()
+                feeders = list(self._feeders.values())
+                background += list(self._deliverers.values())
                 deadline = loop.time() + cfg.daemon.graceful_shutdown_secs
                 await asyncio.wait(feeders, timeout=max(0.0, deadline - loop.time()))
                 while not pipeline.idle and loop.time() < deadline:

@@ -173,7 +173,7 @@ class Metrics:
             self.delay.labels(origin)
         for stage in STAGES:
             self.errors.labels(stage, "none")
-        for result in ("success", "failure"):
+        for result in RELOAD_RESULTS:
             self.reloads.labels(result)
 
     def init_source(self, source_id: str, *, sqs: bool = False) -> None:
@@ -200,12 +200,20 @@ class Metrics:
             self.rule_matches.labels(rule_id)
             self.extraction_failures.labels(rule_id)
 
-    def mark_reload(self, *, ok: bool, digest: str = "", now: float | None = None) -> None:
-        """Record a (re)load attempt; on success publish the active digest."""
-        self.reloads.labels("success" if ok else "failure").inc()
-        if ok:
-            self.config_info.info({"digest": digest})
+    def mark_reload(
+        self, result: str, *, config_digest: str = "", rules_digest: str = "", now: float | None = None
+    ) -> None:
+        """Count a load or reload by result; on success publish the active config and rule-set hashes.
+
+        The startup load counts as a success, so ``time() - last_success`` is always defined.
+        """
+        self.reloads.labels(result).inc()
+        if result == "success":
+            self.config_info.info({"config_sha256": config_digest, "rules_sha256": rules_digest})
             self.last_reload.set(now if now is not None else time.time())
+
+
+RELOAD_RESULTS = ("success", "failure", "refused")
 
 
 class MirrorCounters:
@@ -219,8 +227,9 @@ class MirrorCounters:
         self.registry = registry
         self._families: dict[str, tuple[MirrorSpec, Counter]] = {}
 
-    def replace(self, specs: Sequence[MirrorSpec]) -> None:
-        """Make the registered families exactly ``specs``; keep the ones that did not change."""
+    def check(self, specs: Sequence[MirrorSpec]) -> dict[str, MirrorSpec]:
+        """The families ``specs`` need; ValueError if two rules give one metric different dimensions or a
+        family would collide with another registered metric. Changes nothing (a reload checks first)."""
         wanted: dict[str, MirrorSpec] = {}
         for spec in specs:
             other = wanted.get(spec.family)
@@ -230,6 +239,21 @@ class MirrorCounters:
                     f"({', '.join(other.dimensions) or 'none'} vs {', '.join(spec.dimensions) or 'none'})"
                 )
             wanted[spec.family] = spec
+        taken = getattr(self.registry, "_names_to_collectors", {})
+        mine = {id(counter) for _, counter in self._families.values()}
+        for family, spec in wanted.items():
+            for name in (family, f"{family}_total", f"{family}_created"):
+                owner = taken.get(name)
+                if owner is not None and id(owner) not in mine:
+                    raise ValueError(
+                        f"metric {spec.namespace}/{spec.name} would be exported as {family}, which is "
+                        "already a trailwatchd metric; rename the metric"
+                    )
+        return wanted
+
+    def replace(self, specs: Sequence[MirrorSpec]) -> None:
+        """Make the registered families exactly ``specs``; keep the ones that did not change."""
+        wanted = self.check(specs)
         for family, (spec, counter) in list(self._families.items()):
             if family not in wanted or wanted[family].labels != spec.labels:
                 self.registry.unregister(counter)

@@ -114,6 +114,10 @@ class Pipeline:
         self._delivered = asyncio.Condition()
         self._wake = {sink_id: asyncio.Event() for sink_id in self.sinks}
         self._in_flight = 0
+        self._by_source: dict[str, int] = {}
+        """Work items queued or in flight per source: a reload swaps a source only when it reaches 0."""
+        self._retiring: set[str] = set()
+        """Sinks whose delivery loop should return after its current batch (a reload replaces them)."""
         self._newest_event = 0.0
         self.limits = DecodeLimits(max_event_bytes=settings.max_event_bytes)
         self.digest_hook: DigestHook | None = None
@@ -129,6 +133,7 @@ class Pipeline:
         """The sources' intake; blocks while the queue is full (back-pressure)."""
         item.received_at = asyncio.get_running_loop().time()
         self.metrics.in_flight.labels(item.source_id).inc()
+        self._by_source[item.source_id] = self._by_source.get(item.source_id, 0) + 1
         await self.intake.put(item)
         self.metrics.queue_depth.labels("intake").set(self.intake.qsize())
 
@@ -136,6 +141,34 @@ class Pipeline:
     def idle(self) -> bool:
         """No queued or in-flight work item."""
         return self.intake.empty() and self._in_flight == 0
+
+    def source_busy(self, source_id: str) -> int:
+        """Work items of one source that are queued or in flight."""
+        return self._by_source.get(source_id, 0)
+
+    # -- reload: swapping sources and sinks --------------------------------------------------------
+    def set_source(self, source_id: str, source: Source | None) -> None:
+        """Install (or with None remove) a source; call only when :meth:`source_busy` is 0."""
+        if source is None:
+            self.sources.pop(source_id, None)
+        else:
+            self.sources[source_id] = source
+
+    def retire_sink(self, sink_id: str) -> None:
+        """Ask the sink's delivery loop to return after its current batch (nothing is cut mid-delivery)."""
+        self._retiring.add(sink_id)
+        if sink_id in self._wake:
+            self._wake[sink_id].set()
+
+    def set_sink(self, sink_id: str, sink: Sink | None) -> None:
+        """Install (or with None remove) a sink once its old delivery loop has returned."""
+        self._retiring.discard(sink_id)
+        if sink is None:
+            self.sinks.pop(sink_id, None)
+            self._wake.pop(sink_id, None)
+        else:
+            self.sinks[sink_id] = sink
+            self._wake.setdefault(sink_id, asyncio.Event()).set()  # deliver what waits in the spool
 
     async def worker(self) -> None:
         """Take work items off the intake queue forever (cancelled at shutdown)."""
@@ -147,6 +180,7 @@ class Pipeline:
                 await self.process(item)
             finally:
                 self._in_flight -= 1
+                self._by_source[item.source_id] -= 1
                 self.metrics.in_flight.labels(item.source_id).dec()
                 self.intake.task_done()
 
@@ -355,7 +389,7 @@ class Pipeline:
         sink = self.sinks[sink_id]
         batch = sink.batch_limit
         wake = self._wake[sink_id]
-        while True:
+        while sink_id not in self._retiring:
             now = self.clock()
             entries = await self.state.due(now=now, limit=batch, sink_id=sink_id)
             if not entries:

@@ -234,6 +234,12 @@ class StateStore:
             )
         )
 
+    def pending_for_sink(self, sink_id: str) -> int:
+        """Pending spool entries of one sink (a reload may not remove a sink that still owes alerts)."""
+        return int(
+            self._scalar("SELECT count(*) FROM spool WHERE status = 'pending' AND sink_id = ?", (sink_id,))
+        )
+
     def mark_delivered(self, entry_ids: Sequence[str], *, now: float) -> None:
         """The sink accepted these entries; they stay (``delivered``) until :meth:`prune`."""
         with self._tx() as conn:
@@ -513,6 +519,9 @@ class AsyncStateStore:
 
     async def undelivered_count(self, source_id: str, object_key: str) -> int:
         return await self._call(StateStore.undelivered_count, source_id, object_key)
+
+    async def pending_for_sink(self, sink_id: str) -> int:
+        return await self._call(StateStore.pending_for_sink, sink_id)
 
     async def mark_delivered(self, entry_ids: Sequence[str], *, now: float) -> None:
         await self._call(StateStore.mark_delivered, list(entry_ids), now=now)
