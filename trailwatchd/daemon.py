@@ -123,6 +123,7 @@ class Daemon:
         self._feeders: dict[str, asyncio.Task[None]] = {}
         self._source_stops: dict[str, asyncio.Event] = {}
         self._deliverers: dict[str, asyncio.Task[None]] = {}
+        self._watcher: FileWatcher | None = None
 
     # -- state the HTTP endpoints read --------------------------------------------------------------
     @property
@@ -157,6 +158,8 @@ class Daemon:
         """Reload config and rules through the startup path; keep everything running on any failure."""
         async with self._reload_lock:
             outcome = await self._reload(trigger)
+            if self._watcher is not None:  # whatever the trigger: the watcher compares against this now
+                await self._watcher.prime()
         self.metrics.mark_reload(
             outcome.result,
             config_digest=outcome.config_digest,
@@ -431,9 +434,9 @@ class Daemon:
                 for sid in self.sinks:
                     self._deliverers[sid] = tg.create_task(pipeline.deliver_loop(sid), name=f"sink-{sid}")
                 background.append(tg.create_task(self._prune_loop(state), name="state-prune"))
-                watcher = FileWatcher(lambda: self.config, lambda: self.reload("watch"))
-                await watcher.prime()
-                background.append(tg.create_task(watcher.run(), name="config-watch"))
+                self._watcher = FileWatcher(lambda: self.config, lambda: self.reload("watch"))
+                await self._watcher.prime()
+                background.append(tg.create_task(self._watcher.run(), name="config-watch"))
                 background.append(tg.create_task(pipeline.rollup_loop(), name="rollups"))
                 if self.alarms is not None:
                     every = cfg.alarms.evaluation_interval_secs

@@ -532,3 +532,30 @@ def test_shipped_config_passes_check_config(repo_root: Path, config: str) -> Non
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{config}: OK" in proc.stdout
+
+
+def test_sighup_reloads_a_fixed_rule_and_keeps_running_on_a_broken_one(
+    tmp_path: Path, spawn: Callable[[str], DaemonProcess]
+) -> None:
+    """SIGHUP (systemd's ExecReload) goes through the startup path: a broken rule file is logged with its
+    location and the process keeps its rules; the fixed file is applied; the process never exits."""
+    config = write_config(tmp_path)
+    with config.open("a") as f:
+        f.write("\n[reload]\nwatch = false\n")  # only the signal triggers reloads here
+    daemon = spawn("hup")
+    wait_until(lambda: daemon.logged("daemon_started"), 30, "daemon_started")
+    (tmp_path / "rules.toml").write_text(RULES.replace('"ConsoleLogin" }', '"ConsoleLogin" '))
+    daemon.proc.send_signal(signal.SIGHUP)
+    failed = wait_until(lambda: daemon.logged("config_reload_failure"), 15, "config_reload_failure")
+    assert failed[0]["trigger"] == "signal" and "rules.toml" in failed[0]["error"], failed
+    (tmp_path / "rules.toml").write_text(RULES.replace('severity = "high"', 'severity = "critical"'))
+    daemon.proc.send_signal(signal.SIGHUP)
+    done = wait_until(lambda: daemon.logged("config_reloaded"), 15, "config_reloaded")
+    assert done[0]["trigger"] == "signal" and done[0]["restarted"] == []
+    write_trail_file(tmp_path / "in", "a.json.gz", [("e1", True)])
+    wait_until(lambda: jsonl_keys(tmp_path / "alerts.jsonl", writer_running=True), 15, "the alert")
+    alert = json.loads((tmp_path / "alerts.jsonl").read_text().splitlines()[0])
+    assert alert["severity"] == "critical"
+    assert daemon.alive(), daemon.tail()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.wait_exit(20) == 0, daemon.tail()
