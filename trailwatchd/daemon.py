@@ -124,12 +124,14 @@ class Daemon:
         self._source_stops: dict[str, asyncio.Event] = {}
         self._deliverers: dict[str, asyncio.Task[None]] = {}
         self._watcher: FileWatcher | None = None
+        self._running = False
+        """Every task has started (readiness, and reloads may restart components)."""
 
     # -- state the HTTP endpoints read --------------------------------------------------------------
     @property
     def ready(self) -> bool:
         """Rules loaded and every source has completed a poll."""
-        return self._snapshot is not None and all(s.ready for s in self.sources.values())
+        return self._running and self._snapshot is not None and all(s.ready for s in self.sources.values())
 
     def snapshot(self) -> Snapshot:
         assert self._snapshot is not None
@@ -186,7 +188,7 @@ class Daemon:
         return outcome
 
     async def _reload(self, trigger: str) -> ReloadOutcome:
-        if self.stop_event.is_set() or self._tg is None:
+        if self.stop_event.is_set() or not self._running:
             return ReloadOutcome("refused", trigger, ["the daemon is starting or shutting down; try again"])
         try:
             new = await asyncio.to_thread(self._read_config)
@@ -444,7 +446,9 @@ class Daemon:
                 for sid, src in self.sources.items():
                     stop = self._source_stops[sid] = asyncio.Event()
                     self._feeders[sid] = tg.create_task(src.run(pipeline.emit, stop), name=f"source-{sid}")
+                self._running = True
                 await self.stop_event.wait()
+                self._running = False
                 log.info("daemon_draining", graceful_shutdown_secs=cfg.daemon.graceful_shutdown_secs)
                 async with self._reload_lock:  # a reload in progress finishes first; later ones are refused
                     for stop in self._source_stops.values():

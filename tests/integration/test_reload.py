@@ -139,12 +139,19 @@ def read_alerts(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-async def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> None:
+def count_lines(path: Path) -> int:
+    """Alerts written so far, cheaply (the daemon shares this event loop: do not parse while polling)."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+async def wait_for(
+    predicate: Any, timeout: float = 15.0, what: str = "condition", step: float = 0.02
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
         assert loop.time() < deadline, f"{what} not reached in time"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(step)
 
 
 def http(port: int, path: str, *, method: str = "GET") -> tuple[int, str]:
@@ -187,7 +194,7 @@ async def test_broken_rule_keeps_old_rules_then_fix_applies(running: tuple[Path,
     daemon.config = load_config(write_config(root, watch=False))  # only explicit reloads in this test
     write_rules(root, BROKEN_RULE)
     outcome = await daemon.reload("signal")
-    assert outcome.result == "failure"
+    assert outcome.result == "failure", outcome.errors
     assert len(outcome.errors) == 1
     assert "rules.toml: rule 'console-login' rule[0].pattern: missing value" in outcome.errors[0]
     assert "(at column 43)" in outcome.errors[0]
