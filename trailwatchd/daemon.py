@@ -142,6 +142,7 @@ class Daemon:
         self.mirrors.replace(mirror_specs(ruleset))  # raises before changing anything on a conflict
         self.metrics.init_rules(r.id for r in ruleset.rules)
         self.metrics.rules_loaded.set(sum(1 for r in ruleset.rules if r.enabled))
+        self.metrics.set_rule_info((r.id, r.severity) for r in ruleset.rules if r.enabled)
         self._snapshot = Snapshot.of(ruleset)
         self.ruleset = ruleset
         if self.alarms is not None:

@@ -131,6 +131,12 @@ class Metrics:
             buckets=DELAY_BUCKETS,
             registry=r,
         )
+        self.rule_info = Gauge(
+            "trailwatchd_rule_info",
+            "1 for each enabled rule, labelled with its severity (join on rule for per-severity views).",
+            ["rule", "severity"],
+            registry=r,
+        )
         self.rules_loaded = Gauge(
             "trailwatchd_rules_loaded", "Enabled rules in the active rule set.", registry=r
         )
@@ -199,6 +205,12 @@ class Metrics:
         for rule_id in rule_ids:
             self.rule_matches.labels(rule_id)
             self.extraction_failures.labels(rule_id)
+
+    def set_rule_info(self, rules: Iterable[tuple[str, str]]) -> None:
+        """Publish (rule id, severity) of the enabled rules; a reload replaces the whole set."""
+        self.rule_info.clear()
+        for rule_id, severity in rules:
+            self.rule_info.labels(rule_id, severity).set(1)
 
     def mark_reload(
         self, result: str, *, config_digest: str = "", rules_digest: str = "", now: float | None = None
