@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= config/trailwatchd.toml
 
-.PHONY: install lint typecheck test unit run bench bench-s3 clean promtool
+.PHONY: install lint typecheck test unit run bench bench-s3 clean promtool image-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: install
 
 bench-s3: install
 	$(BIN)/python -m bench.s3_poll
+
+# Opt-in, not part of `make test`: build the image offline, run it, check /healthz and an alert
+# (deploy/docker/image-test.sh explains the steps; prints SKIPPED when no Docker engine can start).
+image-test: install
+	bash deploy/docker/image-test.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis var
