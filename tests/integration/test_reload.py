@@ -136,7 +136,12 @@ def write_trail(root: Path, name: str, events: list[tuple[str, str]]) -> None:
 
 
 def read_alerts(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """Complete lines only: the file sink appends from a worker thread, so while the daemon runs a poll
+    can see the start of a batch before its newline (a reader tailing JSON Lines must do the same)."""
+    if not path.exists():
+        return []
+    complete, _, _unterminated = path.read_text().rpartition("\n")
+    return [json.loads(line) for line in complete.splitlines()]
 
 
 def count_lines(path: Path) -> int:
