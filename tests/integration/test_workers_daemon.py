@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from bench.corpus import build_corpus
-from trailwatchd.config import parse_config
+from tests.integration.test_reload import (
+    read_alerts,
+    rules_text,
+    wait_for,
+    write_config,
+    write_rules,
+    write_trail,
+)
+from trailwatchd.config import load_config, parse_config
 from trailwatchd.daemon import Daemon
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,3 +114,70 @@ async def test_two_worker_processes_give_the_same_alerts_and_counts_as_one(tmp_p
     assert one_counts == two_counts
     assert one_counts[("trailwatchd_events_processed_total", (("source", "in"),))] == 12_000
     assert any(name.startswith("logmetrics_") and v > 0 for (name, _), v in one_counts.items())
+
+
+DESCRIBE_RULE = """
+[[rule]]
+id = "describe"
+severity = "info"
+pattern = '{ $.eventName = "DescribeInstances" }'
+"""
+
+
+async def test_reloads_with_worker_processes_switch_rules_and_lose_nothing(tmp_path: Path) -> None:
+    """Files stream in while the rules are reloaded; with 2 worker processes every matching event alerts
+    exactly once, and after a reload that changes the pattern the workers evaluate the new one."""
+    (tmp_path / "in").mkdir()
+    write_rules(tmp_path, rules_text())
+    cfg = write_config(tmp_path, watch=False)
+    cfg.write_text(cfg.read_text().replace("queue_size = 64", "queue_size = 64\nworkers = 2"))
+    daemon = Daemon(load_config(cfg), registry=CollectorRegistry(), handle_signals=False)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await wait_for(lambda: daemon.ready, timeout=30)
+        assert daemon.evaluators is not None
+        expected: set[str] = set()
+
+        async def feed() -> None:
+            for f in range(30):
+                events = [
+                    (f"f{f}-e{i}", "ConsoleLogin" if i % 3 == 0 else "DescribeInstances") for i in range(30)
+                ]
+                expected.update(eid for eid, name in events if name == "ConsoleLogin")
+                write_trail(tmp_path, f"f{f:03d}.json.gz", events)
+                await asyncio.sleep(0.01)
+
+        async def reload_often() -> None:
+            for i in range(6):
+                write_rules(tmp_path, rules_text(severity="critical" if i % 2 else "high"))
+                assert (await daemon.reload("signal")).result == "success"
+                await asyncio.sleep(0.03)
+
+        await asyncio.gather(feed(), reload_often())
+        await wait_for(lambda: len(read_alerts(tmp_path / "alerts.jsonl")) >= len(expected), timeout=60)
+        await asyncio.sleep(0.5)
+        got = Counter(a["event_id"] for a in read_alerts(tmp_path / "alerts.jsonl"))
+        assert set(got) == expected
+        assert [eid for eid, n in got.items() if n > 1] == []
+
+        # A different pattern: the worker processes must evaluate the new rule set, not a cached one.
+        write_rules(tmp_path, DESCRIBE_RULE)
+        assert (await daemon.reload("signal")).result == "success"
+        write_trail(
+            tmp_path,
+            "after.json.gz",
+            [("after-login", "ConsoleLogin"), ("after-describe", "DescribeInstances")],
+        )
+        await wait_for(
+            lambda: any(a["event_id"] == "after-describe" for a in read_alerts(tmp_path / "alerts.jsonl"))
+        )
+        await asyncio.sleep(0.3)
+        late = [a for a in read_alerts(tmp_path / "alerts.jsonl") if a["event_id"].startswith("after-")]
+        assert [(a["rule_id"], a["event_id"]) for a in late] == [("describe", "after-describe")]
+        assert (
+            daemon.metrics.registry.get_sample_value("trailwatchd_events_processed_total", {"source": "in"})
+            == 30 * 30 + 2
+        )
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(task, 30) == 0
