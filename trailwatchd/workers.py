@@ -25,6 +25,7 @@ source's own retry and, for SQS, ends in the queue's dead-letter queue) instead 
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import os
 import pickle
@@ -33,6 +34,7 @@ from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import structlog
@@ -51,14 +53,22 @@ CACHED_GENERATIONS = 4
 """Rule sets a worker process keeps: the current one plus those objects in flight may still use."""
 
 
-def resolve_workers(value: int | Literal["auto"]) -> int:
-    """``"auto"`` is one worker process per CPU the process may use."""
-    if value == "auto":
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not Linux
-            return max(1, os.cpu_count() or 1)
-    return value
+def resolve_workers(value: int | Literal["auto"], *, cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """``"auto"``: one worker per CPU the process may use: its affinity mask, capped by a cgroup v2 CPU
+    quota when one is set (a container limited to 2 CPUs on a 16-core host gets 2, not 16)."""
+    if value != "auto":
+        return value
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):  # no cgroup v2 file, or an unexpected format: the mask decides
+        pass
+    return max(1, cpus)
 
 
 # -- the worker-process side --------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from trailwatchd.config import parse_config
 from trailwatchd.decode import DecodeLimits
 from trailwatchd.engine import ObjectResult, Snapshot, evaluate_object
-from trailwatchd.errors import DecodeError, TemporaryFetchError
+from trailwatchd.errors import ConfigError, DecodeError, TemporaryFetchError
 from trailwatchd.rules import RuleSet
 from trailwatchd.workers import MAX_ATTEMPTS, EvaluatorPool, resolve_workers
 
@@ -142,8 +143,25 @@ async def test_an_object_that_always_crashes_its_worker_is_released_not_acknowle
     assert ok.matches  # the pool works again for everything else
 
 
-def test_resolve_workers() -> None:
+def test_resolve_workers(tmp_path: Path) -> None:
     assert resolve_workers(3) == 3
-    assert resolve_workers("auto") == len(os.sched_getaffinity(0))
+    mask = len(os.sched_getaffinity(0))
+    assert resolve_workers("auto", cpu_max=tmp_path / "absent") == mask
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert resolve_workers("auto", cpu_max=tmp_path / "cpu.max") == mask
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # a 1.5-CPU container quota
+    assert resolve_workers("auto", cpu_max=tmp_path / "cpu.max") == min(mask, 2)
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert resolve_workers("auto", cpu_max=tmp_path / "cpu.max") == 1
     with pytest.raises(ValueError, match="workers"):
         EvaluatorPool(0, registry=CollectorRegistry())
+
+
+def test_workers_option_is_validated() -> None:
+    base: dict[str, Any] = {"sinks": {"console": {"type": "log"}}}
+    assert parse_config(base, env={}).daemon.workers == 1
+    assert parse_config({**base, "daemon": {"workers": "auto"}}, env={}).daemon.workers == "auto"
+    assert parse_config({**base, "daemon": {"workers": 3}}, env={}).daemon.workers == 3
+    for bad in (0, "all", 1.5):
+        with pytest.raises(ConfigError, match="workers"):
+            parse_config({**base, "daemon": {"workers": bad}}, env={})
