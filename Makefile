@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= config/trailwatchd.toml
 
-.PHONY: install lint typecheck test unit run bench bench-s3 clean promtool image-test
+.PHONY: install lint typecheck test unit run bench bench-s3 bench-daemon clean promtool image-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-s3: install
 # (deploy/docker/image-test.sh explains the steps; prints SKIPPED when no Docker engine can start).
 image-test: install
 	bash deploy/docker/image-test.sh
+
+# Events/s through the whole daemon (directory source, CIS pack, file sink), workers = 1 vs 2 (docs/scaling.md).
+bench-daemon: install
+	$(BIN)/python -m bench.daemon_throughput
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis var

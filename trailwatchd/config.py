@@ -57,6 +57,9 @@ class DaemonConfig(_Model, frozen=True):
     """Largest object read; CloudTrail files are at most 50 MB compressed."""
     max_event_bytes: Annotated[int, Meta(ge=1)] = 262_144
     """Records larger than this are skipped and counted, as CloudTrail does for CloudWatch Logs."""
+    workers: Annotated[int, Meta(ge=1, le=256)] | Literal["auto"] = 1
+    """Decode-and-evaluate processes; 1 evaluates in a thread of the daemon process, ``"auto"`` starts one
+    per usable CPU (docs/scaling.md)."""
 
 
 class AwsConfig(_Model, frozen=True):

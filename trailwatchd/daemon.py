@@ -47,6 +47,7 @@ from trailwatchd.sinks.base import Sink
 from trailwatchd.sources import build_source
 from trailwatchd.sources.base import Source
 from trailwatchd.state import AsyncStateStore
+from trailwatchd.workers import EvaluatorPool, resolve_workers
 
 log = structlog.get_logger()
 
@@ -110,6 +111,7 @@ class Daemon:
         self.sinks: dict[str, Sink] = {}
         self.pipeline: Pipeline | None = None
         self.alarms: AlarmService | None = None
+        self.evaluators: EvaluatorPool | None = None
         self._snapshot: Snapshot | None = None
         self._interrupts = 0
         self._reload_lock = asyncio.Lock()
@@ -422,6 +424,12 @@ class Daemon:
                 self.alarms.set_rules(ruleset.rules)
                 await self.alarms.load()
                 pipeline.alarms = self.alarms
+            workers = resolve_workers(cfg.daemon.workers)
+            if workers > 1:  # daemon.workers: decode and evaluate in processes (trailwatchd/workers.py)
+                self.evaluators = EvaluatorPool(workers, registry=self.metrics.registry)
+                stack.callback(self.evaluators.close)
+                await self.evaluators.warm_up()
+                pipeline.evaluator = self.evaluators.evaluate
             if cfg.integrity.enabled:  # [integrity]: verify digest keys instead of skipping them
                 await attach_integrity(pipeline, cfg, clients, stack, self.clock)
             await self._start_http(stack)
@@ -433,7 +441,8 @@ class Daemon:
             )
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                background = [tg.create_task(pipeline.worker(), name=f"worker-{i}") for i in range(4)]
+                in_flight = max(4, 2 * workers)  # objects in flight: each process has a next one queued
+                background = [tg.create_task(pipeline.worker(), name=f"worker-{i}") for i in range(in_flight)]
                 for sid in self.sinks:
                     self._deliverers[sid] = tg.create_task(pipeline.deliver_loop(sid), name=f"sink-{sid}")
                 background.append(tg.create_task(self._prune_loop(state), name="state-prune"))

@@ -50,6 +50,9 @@ RETRY_BASE_SECS = 1.0
 RETRY_CAP_SECS = 300.0
 DigestHook = Callable[[ObjectRef], Awaitable[bool]]
 """Called for digest keys; True when it verified the digest (trailwatchd.integrity.service)."""
+Evaluator = Callable[..., Awaitable[ObjectResult]]
+"""Evaluates one object away from the event loop: ``(snapshot, *, name, data, inline, limits)``;
+``trailwatchd.workers.EvaluatorPool.evaluate`` runs it in worker processes (``daemon.workers``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,8 @@ class Pipeline:
         self.throttle: Throttle | None = None  # loaded from the state store on first use
         self.alarms: AlarmService | None = None
         """CloudWatch-style alarms (``[alarms]``): fed each object's datapoints in its own transaction."""
+        self.evaluator: Evaluator | None = None
+        """Worker processes (``daemon.workers`` > 1); ``None`` = evaluate in a thread of this process."""
         self._throttle_lock = asyncio.Lock()
         self.throttle_metrics = ThrottleMetrics(metrics.registry)
 
@@ -247,9 +252,18 @@ class Pipeline:
             self.metrics.bytes_read.labels(ref.source_id).inc(len(data))
         snap = self._snapshot()  # one rule-set snapshot per object: a reload never splits an object
         try:
-            result = await asyncio.to_thread(
-                evaluate_object, snap, name=ref.uri, data=data, inline=ref.inline, limits=self.limits
-            )
+            if self.evaluator is None:
+                result = await asyncio.to_thread(
+                    evaluate_object, snap, name=ref.uri, data=data, inline=ref.inline, limits=self.limits
+                )
+            else:
+                result = await self.evaluator(
+                    snap, name=ref.uri, data=data, inline=ref.inline, limits=self.limits
+                )
+        except FetchError as err:  # a worker process died evaluating it, repeatedly: retry much later
+            self.metrics.errors.labels("evaluate", err.code).inc()
+            bound.error("object_evaluate_failed", object_key=ref.key, error=str(err), code=err.code)
+            raise _Release(str(err), permanent=False) from err
         except DecodeError as err:
             self.metrics.errors.labels("decode", "malformed").inc()
             self.metrics.objects.labels(ref.source_id, "decode_error").inc()

@@ -11,6 +11,7 @@ from trailwatchd.alarms.metrics import AlarmMetrics
 from trailwatchd.integrity.metrics import IntegrityMetrics
 from trailwatchd.metrics import Metrics
 from trailwatchd.throttle import ThrottleMetrics
+from trailwatchd.workers import WorkerMetrics
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
@@ -22,6 +23,7 @@ def exported_names() -> set[str]:
     ThrottleMetrics(registry)
     AlarmMetrics(registry)
     IntegrityMetrics(registry)
+    WorkerMetrics(registry)  # only registered with [daemon] workers > 1
     text = generate_latest(registry).decode()
     names = {m.group(1) for m in re.finditer(r"^# TYPE (trailwatchd_\w+) ", text, re.MULTILINE)}
     return {n for n in names if not n.endswith("_created")}
