@@ -72,15 +72,19 @@ for _ in $(seq 60); do
   curl -fsS http://127.0.0.1:9108/healthz >/dev/null 2>&1 && break
   sleep 1
 done
-curl -fsS http://127.0.0.1:9108/healthz >/dev/null || { docker logs "$CONTAINER" | tail -30; log "FAILED: /healthz"; exit 1; }
+curl -fsS http://127.0.0.1:9108/healthz >/dev/null \
+  || { docker logs "$CONTAINER" >"$WORK/container.log" 2>&1; tail -30 "$WORK/container.log"; log "FAILED: /healthz"; exit 1; }
 log "/healthz ok"
+# (logs go to a file first: `docker logs | grep -q` under pipefail fails when grep stops reading early)
 for _ in $(seq 60); do
-  docker logs "$CONTAINER" 2>&1 | grep -q '"rule_id"' && break
+  docker logs "$CONTAINER" >"$WORK/container.log" 2>&1
+  grep -q '"rule_id"' "$WORK/container.log" && break
   sleep 1
 done
-docker logs "$CONTAINER" 2>&1 | grep -m1 '"rule_id"' || { docker logs "$CONTAINER" | tail -30; log "FAILED: no alert"; exit 1; }
+grep -m1 '"rule_id"' "$WORK/container.log" | cut -c1-200 \
+  || { tail -30 "$WORK/container.log"; log "FAILED: no alert"; exit 1; }
 log "alert seen; health status: $(docker inspect --format '{{.State.Health.Status}}' "$CONTAINER" 2>/dev/null || echo n/a)"
 docker stop -t 45 "$CONTAINER" >/dev/null
 code=$(docker inspect --format '{{.State.ExitCode}}' "$CONTAINER")
-[ "$code" = 0 ] || { docker logs "$CONTAINER" | tail -20; log "FAILED: exit status $code after SIGTERM"; exit 1; }
+[ "$code" = 0 ] || { docker logs "$CONTAINER" >"$WORK/container.log" 2>&1; tail -20 "$WORK/container.log"; log "FAILED: exit status $code after SIGTERM"; exit 1; }
 log "PASSED: image builds offline, runs read-only as uid $(docker inspect --format '{{.Config.User}}' "$IMAGE"), serves /healthz, alerts, drains on SIGTERM (exit 0)"
