@@ -40,7 +40,14 @@ from trailwatchd.http import Endpoints, start_http
 from trailwatchd.integrity.service import attach_integrity
 from trailwatchd.metrics import Metrics, MirrorCounters, MirrorSpec
 from trailwatchd.pipeline import Pipeline, PipelineSettings
-from trailwatchd.reload import ConfigChange, FileWatcher, ReloadOutcome, diff_config, problem_lines
+from trailwatchd.reload import (
+    ConfigChange,
+    FileWatcher,
+    ReloadOutcome,
+    diff_config,
+    fingerprint,
+    problem_lines,
+)
 from trailwatchd.rules import RuleSet
 from trailwatchd.sinks import build_sink
 from trailwatchd.sinks.base import Sink
@@ -162,9 +169,10 @@ class Daemon:
     async def reload(self, trigger: str = "signal") -> ReloadOutcome:
         """Reload config and rules through the startup path; keep everything running on any failure."""
         async with self._reload_lock:
+            before = await asyncio.to_thread(fingerprint, self.config)  # before anything is read
             outcome = await self._reload(trigger)
             if self._watcher is not None:  # whatever the trigger: the watcher compares against this now
-                await self._watcher.prime()
+                self._watcher.mark_applied(before)
         self.metrics.mark_reload(
             outcome.result,
             config_digest=outcome.config_digest,

@@ -188,7 +188,17 @@ class FileWatcher:
 
     async def prime(self) -> None:
         """Record the fingerprint of the files the running config came from."""
-        self.applied = self._seen = await asyncio.to_thread(fingerprint, self._config())
+        self.mark_applied(await asyncio.to_thread(fingerprint, self._config()))
+
+    def mark_applied(self, taken_before_reading: str) -> None:
+        """A reload attempt has read the files; ``taken_before_reading`` was computed before it read them.
+
+        Taken *before*, so an edit that lands while the reload runs is never marked as applied: it differs
+        from this value and triggers the next reload. A failed reload counts as applied too, so a broken
+        file is reported once, not on every poll; the next edit triggers the next attempt. (If the new
+        config names other rule files, the next poll sees a different set and reloads once more: harmless.)
+        """
+        self.applied = self._seen = taken_before_reading
 
     async def check(self) -> bool:
         """One poll; returns True when it triggered a reload."""
@@ -199,11 +209,7 @@ class FileWatcher:
         if current == self.applied or now - self._changed_at < self._config().reload.debounce_secs:
             return False
         log.info("config_change_detected", files=len(watched_files(self._config())))
-        await self._on_change()
-        # Fingerprint with the config that runs now (a successful reload may name other rule files). A
-        # failed reload keeps the old config, whose files hash to ``current``: a broken file is reported
-        # once, not on every poll, and the next edit triggers the next attempt.
-        self.applied = self._seen = await asyncio.to_thread(fingerprint, self._config())
+        await self._on_change()  # the daemon's reload() calls mark_applied() with what it read
         return True
 
     async def run(self) -> None:

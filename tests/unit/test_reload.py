@@ -145,8 +145,9 @@ async def test_watcher_debounces_and_reports_a_failed_reload_once(tmp_path: Path
     now = [0.0]
     calls: list[float] = []
 
-    async def on_change() -> None:
+    async def on_change() -> None:  # what Daemon.reload does: fingerprint first, then read, then mark
         calls.append(now[0])
+        watcher.mark_applied(fingerprint(cfg))
 
     watcher = FileWatcher(lambda: cfg, on_change, clock=lambda: now[0])
     await watcher.prime()
@@ -203,3 +204,31 @@ def test_mirror_check_refuses_a_family_that_collides_and_changes_nothing() -> No
 def test_problem_lines_split_a_multi_problem_error() -> None:
     err = ValueError("first line\n\nsecond line")
     assert problem_lines(err) == ["first line", "second line"]
+
+
+async def test_an_edit_during_a_reload_triggers_the_next_reload(tmp_path: Path) -> None:
+    """The fingerprint is taken before the reload reads the files: an edit that lands while it runs is not
+    marked as applied (the reviewer's race), so the next poll reloads again."""
+    (tmp_path / "rules").mkdir()
+    rule = tmp_path / "rules" / "a.toml"
+    rule.write_text("v0")
+    cfg = parse_config(
+        {"rules": {"paths": [str(tmp_path / "rules")], "default_sinks": []}, "reload": {"debounce_secs": 0}},
+        file=str(tmp_path / "missing.toml"),
+    )
+    calls = 0
+
+    async def on_change() -> None:
+        nonlocal calls
+        calls += 1
+        before = fingerprint(cfg)
+        if calls == 1:
+            rule.write_text("edited while the reload runs")
+        watcher.mark_applied(before)
+
+    watcher = FileWatcher(lambda: cfg, on_change)
+    await watcher.prime()
+    rule.write_text("v1")
+    assert await watcher.check() and calls == 1
+    assert await watcher.check() and calls == 2  # the mid-reload edit is picked up
+    assert not await watcher.check()
