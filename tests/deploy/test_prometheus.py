@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
+from tests.prometheus_tools import prometheus_binary
 from tests.unit.test_operations_doc import exported_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,12 +18,7 @@ PACKS = ("config/rules/cis-aws-foundations-1.2", "config/rules/cloudtrail-essent
 
 
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("TRAILWATCHD_REQUIRE_PROMTOOL"):
-            pytest.fail("promtool is required (TRAILWATCHD_REQUIRE_PROMTOOL=1): apt-get install prometheus")
-        pytest.skip("promtool not installed (Debian package prometheus)")
-    return found
+    return prometheus_binary("promtool")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from typing import Any
 
 import boto3  # moto's dependency; a synchronous client is the simplest for test setup
 import pytest
+
+from tests.prometheus_tools import prometheus_binary
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +90,7 @@ def test_dashboard_model_is_importable() -> None:
 
 @pytest.fixture
 def prometheus_bin() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("TRAILWATCHD_REQUIRE_PROMTOOL"):
-            pytest.fail("prometheus is required (TRAILWATCHD_REQUIRE_PROMTOOL=1): apt-get install prometheus")
-        pytest.skip("prometheus not installed (Debian package prometheus)")
-    return found
+    return prometheus_binary("prometheus")
 
 
 @pytest.fixture
