@@ -191,11 +191,15 @@ class DecodeStats:
     bytes_decompressed: int = 0
     skipped_oversize: int = 0
     """Records over ``max_event_bytes``, skipped as CloudWatch Logs would."""
+    sha256: Any = None
+    """A ``hashlib.sha256()`` fed the decompressed bytes as they stream by (set it to enable): the
+    integrity check compares it with the digest's ``hashValue`` instead of downloading the file again."""
 
     def add(self, other: DecodeStats) -> None:
         """Add ``other``'s counters to these."""
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            if f.name != "sha256":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 # -- bytes in --------------------------------------------------------------------------------------
@@ -238,6 +242,8 @@ def _inflate(name: str, pieces: Iterator[bytes], lim: DecodeLimits, st: DecodeSt
             pending = bool(utf8.getstate()[0])
         total += len(chunk)
         st.bytes_decompressed += len(chunk)
+        if st.sha256 is not None:
+            st.sha256.update(chunk)
         if total > lim.max_decompressed_bytes:
             raise DecodeError(
                 name,

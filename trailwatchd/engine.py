@@ -9,6 +9,7 @@ and an object is always evaluated by exactly one rule set.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -51,10 +52,13 @@ class ObjectResult:
     event_minutes: set[str] = field(default_factory=set)
     """``YYYY-MM-DDTHH:MM`` of every eventTime seen, when the snapshot tracks minutes: the minutes with
     ingested logs, in which a metric's ``default_value`` is reported (alarms)."""
+    content_sha256: str | None = None
+    """Hex SHA-256 of the decompressed object, when ``evaluate_object(hash_content=True)``."""
 
     @property
     def events(self) -> int:
         return int(self.stats.records)
+
 
     def newest_event_epoch(self) -> float | None:
         """``newest_event_time`` as epoch seconds, or None when absent or unparsable."""
@@ -86,6 +90,7 @@ def evaluate_object(
     data: bytes | IO[bytes] | None = None,
     inline: Iterable[bytes] | None = None,
     limits: DecodeLimits | None = None,
+    hash_content: bool = False,
 ) -> ObjectResult:
     """Decode and evaluate every record of one object (or of inline events).
 
@@ -93,9 +98,12 @@ def evaluate_object(
     256 KiB steps, so the object is never held whole (only the matched events are kept).
 
     Raises :class:`trailwatchd.errors.DecodeError` for malformed input; nothing from a malformed object
-    is reported, so a retry or a park never double-counts.
+    is reported, so a retry or a park never double-counts. ``hash_content`` also hashes the decompressed
+    bytes (``ObjectResult.content_sha256``) for the digest check.
     """
     result = ObjectResult()
+    if hash_content and data is not None:  # integrity: hash the bytes already streaming through
+        result.stats.sha256 = hashlib.sha256()
     ruleset = snap.ruleset
     newest = ""
     minutes = result.event_minutes if snap.track_minutes else None
@@ -122,4 +130,7 @@ def evaluate_object(
             else:
                 result.datapoints.append((rule.id, point))
     result.newest_event_time = newest or None
+    if result.stats.sha256 is not None:  # a plain string: results travel back from worker processes
+        result.content_sha256 = str(result.stats.sha256.hexdigest())
+        result.stats.sha256 = None
     return result

@@ -251,14 +251,26 @@ class Pipeline:
                 raise _Release(str(err), permanent=isinstance(err, PermanentFetchError)) from err
             self.metrics.bytes_read.labels(ref.source_id).inc(len(data))
         snap = self._snapshot()  # one rule-set snapshot per object: a reload never splits an object
+        hash_content = self.digest_hook is not None  # [integrity]: the digest check needs no second download
         try:
             if self.evaluator is None:
                 result = await asyncio.to_thread(
-                    evaluate_object, snap, name=ref.uri, data=data, inline=ref.inline, limits=self.limits
+                    evaluate_object,
+                    snap,
+                    name=ref.uri,
+                    data=data,
+                    inline=ref.inline,
+                    limits=self.limits,
+                    hash_content=hash_content,
                 )
             else:
                 result = await self.evaluator(
-                    snap, name=ref.uri, data=data, inline=ref.inline, limits=self.limits
+                    snap,
+                    name=ref.uri,
+                    data=data,
+                    inline=ref.inline,
+                    limits=self.limits,
+                    hash_content=hash_content,
                 )
         except FetchError as err:  # a worker process died evaluating it, repeatedly: retry much later
             self.metrics.errors.labels("evaluate", err.code).inc()
@@ -315,6 +327,7 @@ class Pipeline:
                 events=result.events,
                 matches=len(result.matches),
                 meta=plan.meta() | (staged.meta if staged is not None else {}),
+                sha256=result.content_sha256,
             )
             throttle.commit(plan)
             if staged is not None and self.alarms is not None:

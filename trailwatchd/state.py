@@ -127,6 +127,15 @@ class StateStore:
         )
         return None if status is None else str(status)
 
+    def object_sha256(self, source_id: str, object_key: str) -> str | None:
+        """The decompressed content's SHA-256 recorded when the object was evaluated, if any."""
+        value = self._scalar(
+            "SELECT sha256 FROM ledger WHERE source_id = ? AND object_key = ? AND status IN "
+            "('evaluated', 'done')",
+            (source_id, object_key),
+        )
+        return None if value is None else str(value)
+
     def record_evaluation(
         self,
         source_id: str,
@@ -138,11 +147,13 @@ class StateStore:
         events: int = 0,
         matches: int = 0,
         meta: Mapping[str, str] | None = None,
+        sha256: str | None = None,
     ) -> list[SpoolEntry]:
         """Spool new alerts, record their dedupe keys and mark the object evaluated, atomically.
 
         ``meta`` rows (e.g. the alert throttle's state) are written in the same transaction, so state
-        derived from this object's matches is committed exactly when its alerts are.
+        derived from this object's matches is committed exactly when its alerts are. ``sha256`` (the
+        decompressed content's hash, for the integrity check) is kept on the ledger row.
 
         An alert whose dedupe key is recorded and unexpired is skipped (already alerted, possibly from
         another object carrying the same event); the same key twice in ``alerts`` alerts once. Returns
@@ -159,6 +170,11 @@ class StateStore:
                 "evaluated_at = excluded.evaluated_at, updated_at = excluded.updated_at",
                 (source_id, object_key, events, matches, now, now),
             )
+            if sha256 is not None:
+                conn.execute(
+                    "UPDATE ledger SET sha256 = ? WHERE source_id = ? AND object_key = ?",
+                    (sha256, source_id, object_key),
+                )
             for name, value in (meta or {}).items():
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -501,6 +517,7 @@ class AsyncStateStore:
         events: int = 0,
         matches: int = 0,
         meta: Mapping[str, str] | None = None,
+        sha256: str | None = None,
     ) -> list[SpoolEntry]:
         return await self._call(
             StateStore.record_evaluation,
@@ -512,7 +529,11 @@ class AsyncStateStore:
             events=events,
             matches=matches,
             meta=dict(meta or {}),
+            sha256=sha256,
         )
+
+    async def object_sha256(self, source_id: str, object_key: str) -> str | None:
+        return await self._call(StateStore.object_sha256, source_id, object_key)
 
     async def due(self, *, now: float, limit: int = 100, sink_id: str | None = None) -> list[SpoolEntry]:
         return await self._call(StateStore.due, now=now, limit=limit, sink_id=sink_id)

@@ -168,7 +168,13 @@ _V2 = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 )
 
-MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2)
+_V3 = (
+    # SHA-256 of the decompressed object as the pipeline read it ([integrity]): the digest check compares
+    # it with the digest's hashValue instead of downloading the log file a second time.
+    "ALTER TABLE ledger ADD COLUMN sha256 TEXT",
+)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (_V1, _V2, _V3)
 """Step ``i`` upgrades version ``i`` to ``i + 1``. Append only."""
 
 

@@ -106,6 +106,7 @@ class _Task:
     data: bytes | None
     inline: tuple[bytes, ...] | None
     limits: DecodeLimits
+    hash_content: bool = False
 
 
 def _evaluate_in_worker(task: _Task) -> tuple[int, bool, ObjectResult | _NeedRules | _Failed]:
@@ -127,7 +128,14 @@ def _evaluate_in_worker(task: _Task) -> tuple[int, bool, ObjectResult | _NeedRul
         return (
             pid,
             loaded,
-            evaluate_object(snap, name=task.name, data=task.data, inline=task.inline, limits=task.limits),
+            evaluate_object(
+                snap,
+                name=task.name,
+                data=task.data,
+                inline=task.inline,
+                limits=task.limits,
+                hash_content=task.hash_content,
+            ),
         )
     except DecodeError as err:
         return pid, loaded, _Failed(err.name, err.reason)
@@ -198,6 +206,7 @@ class EvaluatorPool:
         data: bytes | None,
         inline: tuple[bytes, ...] | None,
         limits: DecodeLimits,
+        hash_content: bool = False,
     ) -> ObjectResult:
         """Evaluate one object in a worker process; raises DecodeError like the in-thread path.
 
@@ -214,7 +223,7 @@ class EvaluatorPool:
             # Until every process has reported this generation, tasks carry the rules: the first objects
             # after a start or reload run in parallel instead of each bouncing once.
             send = rules if need or len(holders) < self.workers else None
-            task = _Task(generation, send, name, data, inline, limits)
+            task = _Task(generation, send, name, data, inline, limits, hash_content)
             try:
                 pid, loaded, reply = await loop.run_in_executor(pool, _evaluate_in_worker, task)
             except BrokenProcessPool:

@@ -251,8 +251,8 @@ def test_old_schema_is_migrated_forward_keeping_data(tmp_path: Path) -> None:
     )
     conn.close()
     s = StateStore(path)
-    assert s.schema_version == len(state_schema.MIGRATIONS) == 2
-    assert s._conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert s.schema_version == len(state_schema.MIGRATIONS) == 3
+    assert s._conn.execute("PRAGMA user_version").fetchone()[0] == 3
     assert s.undelivered_count("src", "a") == 1
     s.mark_seen("src", ["k"], at=1.0)  # a table added by the migration
     assert s.seen("src", ["k"]) == {"k"}
@@ -287,3 +287,19 @@ def test_not_a_database_is_a_state_error(tmp_path: Path) -> None:
     path.write_bytes(b"definitely not sqlite" * 100)
     with pytest.raises(StateError, match=r"state\.db"):
         StateStore(path)
+
+
+        StateStore(path)
+
+
+def test_object_sha256_is_kept_on_the_ledger_row() -> None:
+    """The integrity check's recorded hash: stored with the evaluation, readable once evaluated/done."""
+    s = StateStore(":memory:")
+    s.record_evaluation("src", "a#e1", [], now=1.0, ttl_secs=TTL, sha256="ab" * 32)
+    s.record_evaluation("src", "b", [], now=1.0, ttl_secs=TTL)
+    assert s.object_sha256("src", "a#e1") == "ab" * 32
+    s.mark_done("src", "a#e1", now=2.0)
+    assert s.object_sha256("src", "a#e1") == "ab" * 32
+    assert s.object_sha256("src", "b") is None  # evaluated without integrity: nothing recorded
+    assert s.object_sha256("other", "a#e1") is None
+    s.close()

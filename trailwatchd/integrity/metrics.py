@@ -28,6 +28,12 @@ class IntegrityMetrics:
             ["account", "region"],
             registry=registry,
         )
+        self.log_file_reads = Counter(
+            "trailwatchd_integrity_log_file_reads_total",
+            "How listed log files were hashed: the SHA-256 recorded at ingestion (recorded), or a download.",
+            ["how"],
+            registry=registry,
+        )
         self.errors = Counter(
             "trailwatchd_integrity_errors_total",
             "Verification runs that could not complete (S3 or key lookup error), retried later.",
@@ -38,6 +44,8 @@ class IntegrityMetrics:
             self.digests.labels(outcome)
         for outcome in ("verified", "missing", "modified", "unlisted", "repaired"):
             self.log_files.labels(outcome)
+        for how in ("recorded", "downloaded"):
+            self.log_file_reads.labels(how)
 
     def observe(self, report: Report) -> None:
         self.digests.labels("verified").inc(report.digests_valid)
@@ -47,5 +55,7 @@ class IntegrityMetrics:
         self.log_files.labels("modified").inc(report.logs_modified)
         self.log_files.labels("unlisted").inc(report.logs_unlisted)
         self.log_files.labels("repaired").inc(report.logs_repaired)
+        self.log_file_reads.labels("recorded").inc(report.logs_hash_reused)
+        self.log_file_reads.labels("downloaded").inc(report.logs_downloaded)
         for (account, region), end in report.newest_valid.items():
             self.last_verified.labels(account, region).set(end.timestamp())

@@ -1,10 +1,11 @@
 """The daemon side: verify each digest key the pipeline sees, alert findings, repair ingestion gaps.
 
 The pipeline calls :meth:`IntegrityService.on_digest` for every ``CloudTrail-Digest`` key from an enabled
-source (SQS notifications today; the S3 poller when it lands). A digest delivered at ``D`` triggers
-verification of the digests delivered in ``[D - lookback, D]`` of its chain (those verified before are
-cached, so each digest and its log files are downloaded once), which also checks the link to the previous
-digest and judges log files delivered in that window as listed or not.
+source (SQS notifications, the S3 poller). A digest delivered at ``D`` triggers verification of the
+digests delivered in ``[D - lookback, D]`` of its chain (those verified before are cached, so each digest
+is downloaded once; a log file the pipeline already ingested is checked against the SHA-256 it recorded
+then, with a HEAD instead of a second download), which also checks the link to the previous digest and
+judges log files delivered in that window as listed or not.
 
 Findings go through the durable spool like rule matches (``record_evaluation`` under the ledger key
 ``integrity:<digest uri>``), so they are delivered to the sinks, retried and deduplicated by
@@ -84,6 +85,7 @@ class IntegrityService:
             keys,
             processed=self._processed,
             repair=self._repair if repair else None,
+            recorded=self._recorded,
             unlisted_grace=timedelta(seconds=unlisted_grace_secs),
         )
 
@@ -175,6 +177,23 @@ class IntegrityService:
                 if await self.state.object_status(source_id, candidate) in ("evaluated", "done"):
                     return True
         return False
+
+    async def _recorded(self, bucket: str, key: str, etag: str) -> str | None:
+        """The hash the pipeline recorded for this version of the object (ledger key ``uri#etag``).
+
+        Only a ledger row naming the same ETag counts: a row without one cannot tell whether the object
+        was rewritten after it was read, so that file is downloaded and hashed instead.
+        """
+        if not etag:
+            return None
+        uri = f"s3://{bucket}/{key}"
+        candidates = [f"{uri}#{etag}", f'{uri}#"{etag}"']
+        for source_id in self.sources or await self._source_ids():
+            for candidate in candidates:
+                found = await self.state.object_sha256(source_id, candidate)
+                if found is not None:
+                    return found
+        return None
 
     async def _source_ids(self) -> Sequence[str]:
         return [self._repair_source] if self._repair_source else []

@@ -1,8 +1,9 @@
 """The S3 access seam: list keys under a prefix, get an object's bytes and user metadata.
 
-The verifier needs only these two calls, so it runs unchanged against S3 (aiobotocore, ``S3Store``), an
-in-memory map (unit tests) or anything else that can list and read. ``get`` returns ``None`` for a missing
-object (validate-logs: "not found"); other errors raise ``trailwatchd.errors`` fetch errors.
+The verifier needs only these calls (list, get, and head for a file whose hash the pipeline recorded),
+so it runs unchanged against S3 (aiobotocore, ``S3Store``), an in-memory map (unit tests) or anything
+else that can list and read. ``get`` returns ``None`` for a missing object (validate-logs: "not found");
+other errors raise ``trailwatchd.errors`` fetch errors.
 """
 
 from __future__ import annotations
@@ -31,18 +32,29 @@ class ObjectStore(Protocol):
 
     async def get(self, bucket: str, key: str) -> StoredObject | None: ...
 
+    async def head(self, bucket: str, key: str) -> str | None:
+        """The object's ETag ("" when the store has none), ``None`` when it does not exist."""
+        ...
+
 
 @dataclass
 class MemoryStore:
     """A dict-backed store: ``objects[(bucket, key)] = StoredObject``."""
 
     objects: dict[tuple[str, str], StoredObject] = field(default_factory=dict)
+    gets: int = 0
+    """How many ``get`` calls (downloads) were made."""
 
     async def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
 
     async def get(self, bucket: str, key: str) -> StoredObject | None:
+        self.gets += 1
         return self.objects.get((bucket, key))
+
+    async def head(self, bucket: str, key: str) -> str | None:
+        obj = self.objects.get((bucket, key))
+        return None if obj is None else (obj.etag or "")
 
 
 @dataclass
@@ -63,6 +75,17 @@ class S3Store:
             cls = TemporaryFetchError if temporary else PermanentFetchError
             raise cls(f"s3://{bucket}/{prefix}", f"listing failed: {exc}", code=code) from exc
         return keys
+
+    async def head(self, bucket: str, key: str) -> str | None:
+        try:
+            head = await self.s3.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            temporary, code = classify_client_error(exc)
+            if code == "not_found":
+                return None
+            cls = TemporaryFetchError if temporary else PermanentFetchError
+            raise cls(f"s3://{bucket}/{key}", str(exc), code=code) from exc
+        return str(head.get("ETag") or "").strip('"')
 
     async def get(self, bucket: str, key: str) -> StoredObject | None:
         try:

@@ -39,6 +39,8 @@ from trailwatchd.integrity.store import ObjectStore
 Processed = Callable[[str, str, str | None], Awaitable[bool]]
 """(bucket, key, etag) -> did the pipeline process this object?"""
 Repair = Callable[[str, str], Awaitable[None]]
+Recorded = Callable[[str, str, str], Awaitable[str | None]]
+"""(bucket, key, etag) -> SHA-256 of the decompressed bytes the pipeline read for that version, if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,10 @@ class Report:
     logs_modified: int = 0
     logs_unlisted: int = 0
     logs_repaired: int = 0
+    logs_downloaded: int = 0
+    """Listed log files read from the store to hash them."""
+    logs_hash_reused: int = 0
+    """Listed log files checked against the hash the pipeline recorded while ingesting them (no download)."""
     newest_valid: dict[tuple[str, str], datetime] = field(default_factory=dict)
     """Newest verified digest end time per (account, region)."""
 
@@ -83,6 +89,8 @@ class Verifier:
     keys: KeyProvider
     processed: Processed | None = None
     repair: Repair | None = None
+    recorded: Recorded | None = None
+    """The daemon's ledger of hashes: a processed log file is checked without downloading it again."""
     unlisted_grace: timedelta = timedelta(hours=2)
 
     verified: dict[str, tuple[Digest, str]] = field(default_factory=dict)
@@ -251,9 +259,26 @@ class Verifier:
     ) -> None:
         uri = _uri(bucket, key)
         when = digest.end_text
-        obj = await self.store.get(bucket, key)
         reason: str | None = None
         rule = "log_file_modified"
+        if self.recorded is not None:
+            # The pipeline hashed the decompressed bytes of this version (same ETag) when it ingested
+            # them: a HEAD proves the file is still there unchanged, the recorded hash is compared.
+            etag = await self.store.head(bucket, key)
+            recorded = None if etag is None else await self.recorded(bucket, key, etag)
+            if etag is None:
+                reason, rule = "not found", "log_file_missing"
+                report.logs_missing += 1
+            elif recorded is not None:
+                report.logs_hash_reused += 1
+                if recorded != expected.lower():
+                    reason = "hash value doesn't match (as ingested)"
+                    report.logs_modified += 1
+            if reason is not None or recorded is not None:
+                self._log_verdict(report, uri, reason, rule, digest, region, when)
+                return
+        obj = await self.store.get(bucket, key)
+        report.logs_downloaded += obj is not None
         if obj is None:
             reason, rule = "not found", "log_file_missing"
             report.logs_missing += 1
@@ -268,10 +293,7 @@ class Verifier:
             if reason is not None:
                 report.logs_modified += 1
         if reason is not None:
-            report.lines.append(Line("Log file", uri, f"INVALID: {reason}"))
-            report.findings.append(
-                Finding(f"trailwatchd.integrity.{rule}", uri, reason, digest.account, region, when)
-            )
+            self._log_verdict(report, uri, reason, rule, digest, region, when)
             return
         report.logs_valid += 1
         report.lines.append(Line("Log file", uri, "valid"))
@@ -290,6 +312,19 @@ class Verifier:
             )
             if self.repair is not None:
                 await self.repair(bucket, key)
+
+    @staticmethod
+    def _log_verdict(  # noqa: PLR0917
+        report: Report, uri: str, reason: str | None, rule: str, digest: Digest, region: str, when: str
+    ) -> None:
+        if reason is None:
+            report.logs_valid += 1
+            report.lines.append(Line("Log file", uri, "valid"))
+            return
+        report.lines.append(Line("Log file", uri, f"INVALID: {reason}"))
+        report.findings.append(
+            Finding(f"trailwatchd.integrity.{rule}", uri, reason, digest.account, region, when)
+        )
 
 
 def summary(report: Report, since: datetime, until: datetime) -> str:
