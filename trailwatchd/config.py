@@ -202,6 +202,8 @@ class IntegrityConfig(_Model, frozen=True):
     """Ingest listed log files the pipeline never processed (gap repair)."""
     sinks: list[str] = msgspec.field(default_factory=list)
     """Sinks for integrity findings; empty = ``rules.default_sinks``."""
+    digest_overdue_secs: Annotated[float, Meta(ge=0)] = 1800.0
+    """Grace after a digest's end + 1 hour before a missing next digest is a finding (0 disables)."""
 
 
 SinkConfig = SnsSinkConfig | LogSinkConfig | FileSinkConfig

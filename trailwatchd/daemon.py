@@ -37,7 +37,7 @@ from trailwatchd.config import Config, SinkConfig, SnsSinkConfig, SqsSourceConfi
 from trailwatchd.engine import Snapshot
 from trailwatchd.errors import ConfigError
 from trailwatchd.http import Endpoints, start_http
-from trailwatchd.integrity.service import attach_integrity
+from trailwatchd.integrity.service import IntegrityService, attach_integrity
 from trailwatchd.metrics import Metrics, MirrorCounters, MirrorSpec
 from trailwatchd.pipeline import Pipeline, PipelineSettings
 from trailwatchd.reload import (
@@ -119,6 +119,7 @@ class Daemon:
         self.pipeline: Pipeline | None = None
         self.alarms: AlarmService | None = None
         self.evaluators: EvaluatorPool | None = None
+        self.integrity: IntegrityService | None = None
         self._snapshot: Snapshot | None = None
         self._interrupts = 0
         self._reload_lock = asyncio.Lock()
@@ -439,7 +440,7 @@ class Daemon:
                 await self.evaluators.warm_up()
                 pipeline.evaluator = self.evaluators.evaluate
             if cfg.integrity.enabled:  # [integrity]: verify digest keys instead of skipping them
-                await attach_integrity(pipeline, cfg, clients, stack, self.clock)
+                self.integrity = await attach_integrity(pipeline, cfg, clients, stack, self.clock)
             await self._start_http(stack)
             log.info(
                 "daemon_started",
@@ -461,6 +462,8 @@ class Daemon:
                 if self.alarms is not None:
                     every = cfg.alarms.evaluation_interval_secs
                     background.append(tg.create_task(self.alarms.run(every_secs=every), name="alarms"))
+                if self.integrity is not None:  # [integrity]: digests overdue per account and region
+                    background.append(tg.create_task(self.integrity.overdue_loop(), name="integrity"))
                 for sid, src in self.sources.items():
                     stop = self._source_stops[sid] = asyncio.Event()
                     self._feeders[sid] = tg.create_task(src.run(pipeline.emit, stop), name=f"source-{sid}")

@@ -25,6 +25,11 @@ RULES: dict[str, tuple[str, str]] = {
         "high",
         "CloudTrail log file present but listed by no digest (injected or out-of-band)",
     ),
+    "trailwatchd.integrity.digest_overdue": (
+        "high",
+        "CloudTrail digests overdue (logging or validation stopped, or digests deleted)",
+    ),
+    "trailwatchd.integrity.digests_resumed": ("notice", "CloudTrail digests resumed after being overdue"),
     "trailwatchd.integrity.log_file_not_ingested": (
         "notice",
         "CloudTrail log file listed by a digest was never processed (ingested now)",

@@ -34,6 +34,19 @@ class IntegrityMetrics:
             ["how"],
             registry=registry,
         )
+        self.since_last = Gauge(
+            "trailwatchd_integrity_seconds_since_last_verified_digest",
+            "Seconds from the newest verified digest's end time to now, per account and region (a digest "
+            "is due every hour; see digest_overdue_secs).",
+            ["account", "region"],
+            registry=registry,
+        )
+        self.overdue = Gauge(
+            "trailwatchd_integrity_digests_overdue",
+            "1 while no digest has arrived within an hour plus digest_overdue_secs, per account and region.",
+            ["account", "region"],
+            registry=registry,
+        )
         self.errors = Counter(
             "trailwatchd_integrity_errors_total",
             "Verification runs that could not complete (S3 or key lookup error), retried later.",

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 from trailwatchd.alerts import alert_dedupe_key, alert_to_bytes, build_alert
@@ -33,6 +34,8 @@ from trailwatchd.integrity.cli import regional_cloudtrail
 from trailwatchd.integrity.findings import Finding, finding_event
 from trailwatchd.integrity.keys import AwsKeyProvider, FileKeyProvider, KeyProvider
 from trailwatchd.integrity.metrics import IntegrityMetrics
+from trailwatchd.integrity.overdue import META_KEY as OVERDUE_META_KEY
+from trailwatchd.integrity.overdue import OverdueWatch
 from trailwatchd.integrity.store import ObjectStore, S3Store
 from trailwatchd.integrity.verify import Report, Verifier
 from trailwatchd.model import ObjectRef
@@ -68,6 +71,7 @@ class IntegrityService:
         repair: bool = True,
         clock: Callable[[], float],
         dedupe_ttl_secs: float = 7 * 86400.0,
+        digest_overdue_secs: float = 1800.0,
     ) -> None:
         self.state = state
         self.metrics = metrics
@@ -80,6 +84,7 @@ class IntegrityService:
         self._lock = asyncio.Lock()
         self._repair_source = ""
         self._counted: dict[tuple[str, str], float] = {}
+        self.overdue = OverdueWatch(digest_overdue_secs) if digest_overdue_secs > 0 else None
         self.verifier = Verifier(
             store,
             keys,
@@ -116,7 +121,16 @@ class IntegrityService:
                 del self.verifier.verified[old]
         self._count_once(report)
         self.metrics.observe(report)
-        await self._alert(ref, report.findings)
+        findings = list(report.findings)
+        if self.overdue is not None and report.newest_valid:
+            for (account, region), end in report.newest_valid.items():
+                resumed = self.overdue.observe(account, region, end, f"s3://{ref.bucket}/{base}")
+                if resumed is not None:
+                    findings.append(resumed)
+                    self.metrics.overdue.labels(account, region).set(0)
+                    log.info("integrity_digests_resumed", account=account, region=region)
+            await self.state.set_meta(OVERDUE_META_KEY, self.overdue.dump())
+        await self._alert(ref.uri, findings)
         log.info(
             "digest_verified",
             object_key=ref.key,
@@ -145,7 +159,41 @@ class IntegrityService:
         report.logs_modified = fresh["log_file_modified"]
         report.logs_missing = fresh["log_file_missing"]
 
-    async def _alert(self, ref: ObjectRef, findings: Sequence[Finding]) -> None:
+    async def load(self) -> None:
+        """Restore the overdue watch from the state store (a damaged document is dropped and logged)."""
+        if self.overdue is None:
+            return
+        try:
+            self.overdue.load(await self.state.get_meta(OVERDUE_META_KEY))
+        except (msgspec.DecodeError, ValueError) as exc:
+            log.error("integrity_overdue_state_discarded", error=str(exc))
+
+    async def check_overdue(self) -> list[Finding]:
+        """Raise a finding for each account/region whose next digest is overdue; refresh the gauges."""
+        if self.overdue is None:
+            return []
+        now = self.clock()
+        async with self._lock:
+            findings = self.overdue.check(now)
+            for (account, region), age in self.overdue.ages(now).items():
+                self.metrics.since_last.labels(account, region).set(age)
+            for finding in findings:
+                self.metrics.overdue.labels(finding.account, finding.region).set(1)
+            if findings:
+                await self.state.set_meta(OVERDUE_META_KEY, self.overdue.dump())
+                await self._alert("integrity:overdue", findings)
+        return findings
+
+    async def overdue_loop(self, every_secs: float = 60.0) -> None:
+        """Check for overdue digests forever (cancelled at shutdown); errors are logged, never fatal."""
+        while True:
+            await asyncio.sleep(every_secs)
+            try:
+                await self.check_overdue()
+            except Exception:  # the state store hiccuped: try again next round
+                log.exception("integrity_overdue_check_failed")
+
+    async def _alert(self, name: str, findings: Sequence[Finding]) -> None:
         now = self.clock()
         alerts: list[NewAlert] = []
         for finding in findings:
@@ -163,7 +211,7 @@ class IntegrityService:
             key = alert_dedupe_key(finding.rule_id, alert.event_id)
             alerts.append(NewAlert(key, alert_to_bytes(alert), self.sinks))
             log.warning("integrity_finding_raised", rule_id=finding.rule_id, subject=finding.subject)
-        ledger = f"integrity:{ref.uri}#{now}"
+        ledger = f"integrity:{name}#{now}"
         await self.state.record_evaluation(
             SOURCE_ID, ledger, alerts, now=now, ttl_secs=self.dedupe_ttl_secs, events=0, matches=len(alerts)
         )
@@ -237,7 +285,9 @@ async def attach_integrity(
         repair=icfg.repair,
         clock=clock,
         dedupe_ttl_secs=cfg.daemon.dedupe_ttl_secs,
+        digest_overdue_secs=icfg.digest_overdue_secs,
     )
+    await service.load()
 
     async def hook(ref: ObjectRef) -> bool:
         if not service.wants(ref):
