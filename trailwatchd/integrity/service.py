@@ -40,6 +40,7 @@ from trailwatchd.integrity.store import ObjectStore, S3Store
 from trailwatchd.integrity.verify import Report, Verifier
 from trailwatchd.model import ObjectRef
 from trailwatchd.sources.base import WorkItem
+from trailwatchd.sources.s3 import S3Source
 from trailwatchd.state import AsyncStateStore, NewAlert
 
 log = structlog.get_logger()
@@ -302,4 +303,8 @@ async def attach_integrity(
         return True
 
     pipeline.digest_hook = hook
+    for source_id, source in pipeline.sources.items():  # S3 pollers list CloudTrail-Digest/ too
+        if isinstance(source, S3Source) and (not icfg.sources or source_id in icfg.sources):
+            source.digests = True
+            log.info("integrity_digests_polled", source_id=source_id)
     return service

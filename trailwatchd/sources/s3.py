@@ -15,7 +15,10 @@ How nothing is missed (aws-formats.md 1.6, user-asks.md 1 and 5):
   was delivered; while emitted and unacknowledged it is not emitted again. Seen keys are pruned only
   below the oldest cursor day, i.e. for days no listing will ever touch again.
 * Digest and Insight files are recognised by key and never emitted (counted under
-  ``trailwatchd_s3_objects_discovered_total{kind}``); the integrity feature will use them.
+  ``trailwatchd_s3_objects_discovered_total{kind}``), except that with ``[integrity]`` on for this source
+  (``digests = True``, set by ``trailwatchd.integrity.service``) the ``CloudTrail-Digest/<region>/`` day
+  prefixes of the window (lookback + one digest period, as digests are stamped with their end time and
+  arrive later) are listed too and unseen digest keys emitted for verification, with the same seen-set.
 * Listing cost per poll is capped (``max_list_requests_per_poll``) and counted in
   ``trailwatchd_s3_list_requests_total``; the window is listed before any backfill so a long backfill
   never delays fresh files.
@@ -58,6 +61,7 @@ log = structlog.get_logger()
 
 RETRY_CAP_SECS = 900.0
 SLACK = timedelta(minutes=1)
+DIGEST_PERIOD_SECS = 3600.0
 KINDS = {KeyKind.LOG: "log", KeyKind.DIGEST: "digest", KeyKind.INSIGHT: "insight", KeyKind.OTHER: "other"}
 
 
@@ -129,6 +133,8 @@ class S3Source:
         self._noted: set[str] = set()
         self._ready = False
         self._polls = 0
+        self.digests = False
+        """Also list and emit ``CloudTrail-Digest`` keys (``[integrity]`` enabled for this source)."""
         self.backoff = Backoff(1.0, 60.0)
         self.log = log.bind(source_id=source_id)
         if metrics is not None:
@@ -256,6 +262,8 @@ class S3Source:
                     emitted += n
                     if day == cur.day:
                         cur.mark = min([lo, *pending])
+                if self.digests:
+                    emitted += await self._poll_digests(part, lister, emit, now, stop)
             backfilled = 0
             for part in parts:  # phase 2: close days that left the window (and backfill from start)
                 cur = self.cursors[part.base]
@@ -345,6 +353,54 @@ class S3Source:
                 raise
             emitted += 1
         return emitted, [o.delivered_at for o in pending]
+
+    async def _poll_digests(
+        self, part: Partition, lister: Lister, emit: Emit, now: datetime, stop: asyncio.Event | None
+    ) -> int:
+        """List the partition's digest day prefixes of the window and emit the unseen digest keys."""
+        assert self.start is not None
+        base = part.base[: -len(f"CloudTrail/{part.region}/")] + f"CloudTrail-Digest/{part.region}/"
+        lo = window_start(now, self.config.lookback_secs + DIGEST_PERIOD_SECS, self.start)
+        found: list[Listed] = []
+        for day in days_between(lo, now):
+            listed = await lister.objects(base + day_prefix(day))
+            if listed is None:
+                break
+            found += [
+                o
+                for o in listed
+                if o.kind is KeyKind.DIGEST and o.delivered_at >= self.start - timedelta(hours=1) - SLACK
+            ]
+        if not found:
+            return 0
+        seen = await self.state.seen(self.id, [o.key for o in found])
+        emitted = 0
+        for obj in sorted((o for o in found if o.key not in seen), key=lambda o: o.delivered_at):
+            retry = self._retry.get(obj.key)
+            if obj.key in self.in_flight or (retry is not None and self._monotonic() < retry[1]):
+                continue
+            if stop is not None and stop.is_set():
+                break
+            ref = ObjectRef(
+                self.id,
+                obj.key,
+                bucket=self.config.bucket,
+                size=obj.size,
+                etag=obj.etag,
+                last_modified=obj.last_modified.timestamp(),
+                expected_bucket_owner=self.config.expected_bucket_owner,
+            )
+            if retry is None:
+                self._discovered(obj.kind)
+            self.in_flight.add(obj.key)
+            item = WorkItem(self.id, (ref,), _KeyAck(self, obj), label=obj.key)
+            try:
+                await emit(item)
+            except BaseException:
+                self.in_flight.discard(obj.key)
+                raise
+            emitted += 1
+        return emitted
 
     def _discovered(self, kind: KeyKind) -> None:
         if self.metrics is not None:
