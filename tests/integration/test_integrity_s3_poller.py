@@ -79,7 +79,6 @@ async def test_polled_bucket_tamper_alerted_within_one_digest_period(
         registry = CollectorRegistry()
         daemon = Daemon(config, registry=registry, handle_signals=False, clock=lambda: now[0].timestamp())
         task = asyncio.create_task(daemon.run())
-        t0 = asyncio.get_running_loop().time()
         try:
             for _ in range(300):
                 if predicate(registry):
@@ -89,7 +88,6 @@ async def test_polled_bucket_tamper_alerted_within_one_digest_period(
         finally:
             daemon.request_stop()
             assert await asyncio.wait_for(task, 15) == 0
-            print("STAGE", asyncio.get_running_loop().time() - t0)
         return registry
 
     def sample(reg: CollectorRegistry, name: str, **labels: str) -> float:
