@@ -77,7 +77,8 @@ async def test_polled_bucket_tamper_alerted_within_one_digest_period(
 
     async def run_until(predicate: Any) -> CollectorRegistry:
         registry = CollectorRegistry()
-        daemon = Daemon(config, registry=registry, handle_signals=False, clock=lambda: now[0].timestamp())
+        clock = lambda: now[0].timestamp()  # noqa: E731, PLW0108 - now[0] moves: read it on every call
+        daemon = Daemon(config, registry=registry, handle_signals=False, clock=clock)
         task = asyncio.create_task(daemon.run())
         try:
             for _ in range(300):
