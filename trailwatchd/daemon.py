@@ -37,7 +37,7 @@ from trailwatchd.config import Config, SinkConfig, SnsSinkConfig, SqsSourceConfi
 from trailwatchd.engine import Snapshot
 from trailwatchd.errors import ConfigError
 from trailwatchd.http import Endpoints, start_http
-from trailwatchd.integrity.service import IntegrityService, attach_integrity
+from trailwatchd.integrity.service import IntegrityService, attach_integrity, poll_digests
 from trailwatchd.metrics import Metrics, MirrorCounters, MirrorSpec
 from trailwatchd.pipeline import Pipeline, PipelineSettings
 from trailwatchd.reload import (
@@ -306,6 +306,7 @@ class Daemon:
         clients = await self._aws() if needs_aws else self._clients
         assert self._state is not None
         source = build_source(source_id, cfg, clients=clients, state=self._state, metrics=self.metrics)
+        poll_digests(source_id, source, self.config.integrity)  # an S3 poller lists digests for [integrity]
         self.sources[source_id] = source
         self.metrics.init_source(source_id, sqs=isinstance(cfg, SqsSourceConfig))
         if self.pipeline is not None and self._tg is not None:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from tests.integration.test_s3_poller import ACCT, ORG, Harness, h, log_key, put  # noqa: F401 - fixture
+from trailwatchd.config import IntegrityConfig
+from trailwatchd.integrity.service import poll_digests
 
 pytestmark = pytest.mark.integration
 
@@ -48,3 +50,17 @@ async def test_digests_listed_once_with_the_seen_set(h: Harness, aws_clients: di
     assert await h.poll(src) == []
     sample = h.registry.get_sample_value
     assert sample("trailwatchd_s3_objects_discovered_total", {"source": "trail", "kind": "digest"}) == 3
+
+
+def test_poll_digests_follows_integrity_sources(h: Harness) -> None:  # noqa: F811
+    """The daemon calls this for every source it builds (at start and on reload)."""
+    for icfg, want in (
+        (IntegrityConfig(enabled=False), False),
+        (IntegrityConfig(enabled=True), True),
+        (IntegrityConfig(enabled=True, sources=["trail"]), True),
+        (IntegrityConfig(enabled=True, sources=["other"]), False),
+    ):
+        src = h.source()
+        poll_digests("trail", src, icfg)
+        assert src.digests is want, icfg
+    poll_digests("queue", object(), IntegrityConfig(enabled=True))  # not an S3 poller: ignored

@@ -27,7 +27,7 @@ import structlog
 
 from trailwatchd.alerts import alert_dedupe_key, alert_to_bytes, build_alert
 from trailwatchd.aws import AwsClients
-from trailwatchd.config import Config
+from trailwatchd.config import Config, IntegrityConfig
 from trailwatchd.decode import KeyKind, classify_key
 from trailwatchd.errors import FetchError, TemporaryFetchError
 from trailwatchd.integrity.cli import regional_cloudtrail
@@ -303,8 +303,13 @@ async def attach_integrity(
         return True
 
     pipeline.digest_hook = hook
-    for source_id, source in pipeline.sources.items():  # S3 pollers list CloudTrail-Digest/ too
-        if isinstance(source, S3Source) and (not icfg.sources or source_id in icfg.sources):
-            source.digests = True
-            log.info("integrity_digests_polled", source_id=source_id)
+    for source_id, source in pipeline.sources.items():
+        poll_digests(source_id, source, icfg)
     return service
+
+
+def poll_digests(source_id: str, source: object, icfg: IntegrityConfig) -> None:
+    """Make an S3 poller covered by ``[integrity]`` list ``CloudTrail-Digest/`` too (also after a reload)."""
+    if icfg.enabled and isinstance(source, S3Source) and (not icfg.sources or source_id in icfg.sources):
+        source.digests = True
+        log.info("integrity_digests_polled", source_id=source_id)
