@@ -30,8 +30,9 @@ pattern = '{ $.eventName = "ListUsers" }'
 """
 
 
+@pytest.mark.parametrize("workers", [1, 2])  # 2: hashes come back from the decode worker processes
 async def test_polled_bucket_tamper_alerted_within_one_digest_period(
-    aws_clients: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws_clients: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     s3 = aws_clients["s3"]
     now = [T0 - timedelta(minutes=10)]
@@ -53,6 +54,7 @@ async def test_polled_bucket_tamper_alerted_within_one_digest_period(
                 "metrics_listen": "127.0.0.1:0",
                 "state_path": str(tmp_path / "state.db"),
                 "graceful_shutdown_secs": 5,
+                "workers": workers,
             },
             "aws": {"region": aws_clients["region"], "endpoint_url": aws_clients["endpoint"]},
             "rules": {"paths": [str(tmp_path / "rules.toml")], "default_sinks": ["out"]},
