@@ -81,6 +81,7 @@ async def test_ingested_files_are_not_downloaded_again(aws_clients: dict[str, An
         emit=pipe.emit,
         sources=(SRC,),
         clock=lambda: now[0],
+        delivery_wait_secs=0,  # no sink loop here: the findings stay spooled
     )
 
     async def hook(ref: ObjectRef) -> bool:

@@ -48,6 +48,7 @@ class Env:
             sinks=("out",),
             clock=lambda: self.now,
             digest_overdue_secs=GRACE,
+            delivery_wait_secs=0,  # no sink loop runs here: findings stay in the spool for the test to read
         )
         await svc.load()
         return svc, state, registry

@@ -73,6 +73,7 @@ class IntegrityService:
         clock: Callable[[], float],
         dedupe_ttl_secs: float = 7 * 86400.0,
         digest_overdue_secs: float = 1800.0,
+        delivery_wait_secs: float = 30.0,
     ) -> None:
         self.state = state
         self.metrics = metrics
@@ -85,6 +86,7 @@ class IntegrityService:
         self._lock = asyncio.Lock()
         self._repair_source = ""
         self._counted: dict[tuple[str, str], float] = {}
+        self.delivery_wait_secs = delivery_wait_secs
         self.overdue = OverdueWatch(digest_overdue_secs) if digest_overdue_secs > 0 else None
         self.verifier = Verifier(
             store,
@@ -131,7 +133,9 @@ class IntegrityService:
                     self.metrics.overdue.labels(account, region).set(0)
                     log.info("integrity_digests_resumed", account=account, region=region)
             await self.state.set_meta(OVERDUE_META_KEY, self.overdue.dump())
-        await self._alert(ref.uri, findings)
+        ledger = await self._alert(ref.uri, findings)
+        if findings and self.delivery_wait_secs > 0:
+            await self._delivered(ledger, self.delivery_wait_secs)
         log.info(
             "digest_verified",
             object_key=ref.key,
@@ -194,7 +198,18 @@ class IntegrityService:
             except Exception:  # the state store hiccuped: try again next round
                 log.exception("integrity_overdue_check_failed")
 
-    async def _alert(self, name: str, findings: Sequence[Finding]) -> None:
+    async def _delivered(self, ledger: str, timeout_secs: float) -> None:
+        """Hold the digest's work item until its findings reached the sinks, as a log file's item waits
+        for its alerts: a shutdown then drains them instead of cutting a delivery (re-sent after restart).
+        Bounded: with a sink down the spool keeps retrying on its own, the digest need not wait for it."""
+        deadline = asyncio.get_running_loop().time() + timeout_secs
+        while await self.state.undelivered_count(SOURCE_ID, ledger) > 0:
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("integrity_findings_undelivered", ledger=ledger, waited_secs=timeout_secs)
+                return
+            await asyncio.sleep(0.05)
+
+    async def _alert(self, name: str, findings: Sequence[Finding]) -> str:
         now = self.clock()
         alerts: list[NewAlert] = []
         for finding in findings:
@@ -217,6 +232,7 @@ class IntegrityService:
             SOURCE_ID, ledger, alerts, now=now, ttl_secs=self.dedupe_ttl_secs, events=0, matches=len(alerts)
         )
         await self.state.mark_done(SOURCE_ID, ledger, now=now)
+        return ledger
 
     async def _processed(self, bucket: str, key: str, etag: str | None = None) -> bool:
         uri = f"s3://{bucket}/{key}"
