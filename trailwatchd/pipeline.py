@@ -25,6 +25,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import structlog
@@ -51,6 +52,13 @@ RETRY_CAP_SECS = 300.0
 DigestHook = Callable[[ObjectRef], Awaitable[bool]]
 """Called for digest keys; True when it verified the digest (trailwatchd.integrity.service)."""
 Evaluator = Callable[..., Awaitable[ObjectResult]]
+
+
+async def _evaluate_in_thread(snap: Snapshot, **kwargs: Any) -> ObjectResult:
+    """``workers = 1``: evaluate in a worker thread, so a big object never stalls the event loop."""
+    return await asyncio.to_thread(evaluate_object, snap, **kwargs)
+
+
 """Evaluates one object away from the event loop: ``(snapshot, *, name, data, inline, limits)``;
 ``trailwatchd.workers.EvaluatorPool.evaluate`` runs it in worker processes (``daemon.workers``)."""
 
@@ -252,26 +260,16 @@ class Pipeline:
             self.metrics.bytes_read.labels(ref.source_id).inc(len(data))
         snap = self._snapshot()  # one rule-set snapshot per object: a reload never splits an object
         hash_content = self.digest_hook is not None  # [integrity]: the digest check needs no second download
+        evaluate = self.evaluator or _evaluate_in_thread
         try:
-            if self.evaluator is None:
-                result = await asyncio.to_thread(
-                    evaluate_object,
-                    snap,
-                    name=ref.uri,
-                    data=data,
-                    inline=ref.inline,
-                    limits=self.limits,
-                    hash_content=hash_content,
-                )
-            else:
-                result = await self.evaluator(
-                    snap,
-                    name=ref.uri,
-                    data=data,
-                    inline=ref.inline,
-                    limits=self.limits,
-                    hash_content=hash_content,
-                )
+            result = await evaluate(
+                snap,
+                name=ref.uri,
+                data=data,
+                inline=ref.inline,
+                limits=self.limits,
+                hash_content=hash_content,
+            )
         except FetchError as err:  # a worker process died evaluating it, repeatedly: retry much later
             self.metrics.errors.labels("evaluate", err.code).inc()
             bound.error("object_evaluate_failed", object_key=ref.key, error=str(err), code=err.code)

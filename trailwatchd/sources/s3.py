@@ -319,9 +319,14 @@ class S3Source:
             return 0, []
         seen = await self.state.seen(self.id, [o.key for o in logs])
         pending = [o for o in logs if o.key not in seen]
+        emitted = await self._emit_unseen(sorted(pending, key=lambda o: o.key), emit, stop)
+        return emitted, [o.delivered_at for o in pending]
+
+    async def _emit_unseen(self, objects: list[Listed], emit: Emit, stop: asyncio.Event | None) -> int:
+        """Emit each key not in flight and not waiting for a retry; log and digest keys alike."""
         mono = self._monotonic()
         emitted = 0
-        for obj in sorted(pending, key=lambda o: o.key):
+        for obj in objects:
             retry = self._retry.get(obj.key)
             if obj.key in self.in_flight or (retry is not None and mono < retry[1]):
                 continue
@@ -352,7 +357,7 @@ class S3Source:
                 self.in_flight.discard(obj.key)
                 raise
             emitted += 1
-        return emitted, [o.delivered_at for o in pending]
+        return emitted
 
     async def _poll_digests(
         self, part: Partition, lister: Lister, emit: Emit, now: datetime, stop: asyncio.Event | None
@@ -374,33 +379,8 @@ class S3Source:
         if not found:
             return 0
         seen = await self.state.seen(self.id, [o.key for o in found])
-        emitted = 0
-        for obj in sorted((o for o in found if o.key not in seen), key=lambda o: o.delivered_at):
-            retry = self._retry.get(obj.key)
-            if obj.key in self.in_flight or (retry is not None and self._monotonic() < retry[1]):
-                continue
-            if stop is not None and stop.is_set():
-                break
-            ref = ObjectRef(
-                self.id,
-                obj.key,
-                bucket=self.config.bucket,
-                size=obj.size,
-                etag=obj.etag,
-                last_modified=obj.last_modified.timestamp(),
-                expected_bucket_owner=self.config.expected_bucket_owner,
-            )
-            if retry is None:
-                self._discovered(obj.kind)
-            self.in_flight.add(obj.key)
-            item = WorkItem(self.id, (ref,), _KeyAck(self, obj), label=obj.key)
-            try:
-                await emit(item)
-            except BaseException:
-                self.in_flight.discard(obj.key)
-                raise
-            emitted += 1
-        return emitted
+        unseen = sorted((o for o in found if o.key not in seen), key=lambda o: o.delivered_at)
+        return await self._emit_unseen(unseen, emit, stop)
 
     def _discovered(self, kind: KeyKind) -> None:
         if self.metrics is not None:
