@@ -33,11 +33,12 @@ from trailwatchd.alarms import routing
 from trailwatchd.alarms.metrics import AlarmMetrics
 from trailwatchd.alarms.service import AlarmService, AlarmSettings
 from trailwatchd.aws import AwsClients
+from trailwatchd.components import ComponentsMixin
 from trailwatchd.config import Config, SinkConfig, SnsSinkConfig, SqsSourceConfig, load_config
 from trailwatchd.engine import Snapshot
 from trailwatchd.errors import ConfigError
 from trailwatchd.http import Endpoints, start_http
-from trailwatchd.integrity.service import IntegrityService, attach_integrity, poll_digests
+from trailwatchd.integrity.service import IntegrityService, attach_integrity
 from trailwatchd.metrics import Metrics, MirrorCounters, MirrorSpec
 from trailwatchd.pipeline import Pipeline, PipelineSettings
 from trailwatchd.reload import (
@@ -49,9 +50,7 @@ from trailwatchd.reload import (
     problem_lines,
 )
 from trailwatchd.rules import RuleSet
-from trailwatchd.sinks import build_sink
 from trailwatchd.sinks.base import Sink
-from trailwatchd.sources import build_source
 from trailwatchd.sources.base import Source
 from trailwatchd.state import AsyncStateStore
 from trailwatchd.workers import EvaluatorPool, resolve_workers
@@ -96,7 +95,7 @@ def mirror_specs(ruleset: RuleSet) -> list[MirrorSpec]:
     ]
 
 
-class Daemon:
+class Daemon(ComponentsMixin):
     """One trailwatchd process. ``await Daemon(config).run()`` returns the exit status."""
 
     def __init__(
@@ -254,83 +253,6 @@ class Daemon:
                     "until its spool drains (trailwatchd_alerts_total), then reload again"
                 )
         return problems
-
-    async def _restart_components(self, change: ConfigChange) -> None:
-        """Stop removed/changed sources and sinks, start new/changed ones; untouched ones keep running."""
-        for sink_id in change.sinks_removed + change.sinks_changed:
-            await self._stop_sink(sink_id)
-        for sink_id in change.sinks_added + change.sinks_changed:
-            await self._start_sink(sink_id, self.config.sinks[sink_id])
-        for source_id in change.sources_removed + change.sources_changed:
-            await self._stop_source(source_id)
-        for source_id in change.sources_added + change.sources_changed:
-            await self._start_source(source_id)
-
-    # -- components ---------------------------------------------------------------------------------
-    async def _close_sinks(self) -> None:
-        for sink in list(self.sinks.values()):
-            await sink.close()
-
-    async def _aws(self) -> AwsClients:
-        if self._clients is None:
-            assert self._stack is not None
-            self._clients = await self._stack.enter_async_context(AwsClients(self.config.aws))
-        return self._clients
-
-    async def _start_sink(self, sink_id: str, sink_cfg: SinkConfig) -> None:
-        clients = await self._aws() if isinstance(sink_cfg, SnsSinkConfig) else self._clients
-        sink = build_sink(sink_id, sink_cfg, clients=clients)
-        self.sinks[sink_id] = sink
-        self.metrics.init_sink(sink_id)
-        if self.pipeline is not None and self._tg is not None:
-            self.pipeline.set_sink(sink_id, sink)
-            self._deliverers[sink_id] = self._tg.create_task(
-                self.pipeline.deliver_loop(sink_id), name=f"sink-{sink_id}"
-            )
-
-    async def _stop_sink(self, sink_id: str) -> None:
-        """Let the delivery loop finish its batch, then close the sink; its spool entries stay."""
-        assert self.pipeline is not None
-        self.pipeline.retire_sink(sink_id)
-        task = self._deliverers.pop(sink_id, None)
-        if task is not None:
-            await asyncio.wait([task])
-        self.pipeline.set_sink(sink_id, None)
-        sink = self.sinks.pop(sink_id, None)
-        if sink is not None:
-            await sink.close()
-
-    async def _start_source(self, source_id: str) -> None:
-        cfg = self.config.sources[source_id]
-        needs_aws = isinstance(cfg, SqsSourceConfig) or getattr(cfg, "bucket", None)
-        clients = await self._aws() if needs_aws else self._clients
-        assert self._state is not None
-        source = build_source(source_id, cfg, clients=clients, state=self._state, metrics=self.metrics)
-        poll_digests(source_id, source, self.config.integrity)  # an S3 poller lists digests for [integrity]
-        self.sources[source_id] = source
-        self.metrics.init_source(source_id, sqs=isinstance(cfg, SqsSourceConfig))
-        if self.pipeline is not None and self._tg is not None:
-            self.pipeline.set_source(source_id, source)
-            stop = self._source_stops[source_id] = asyncio.Event()
-            self._feeders[source_id] = self._tg.create_task(
-                source.run(self.pipeline.emit, stop), name=f"source-{source_id}"
-            )
-
-    async def _stop_source(self, source_id: str) -> None:
-        """Stop receiving, then wait until the source's work items are acknowledged or released."""
-        assert self.pipeline is not None
-        self._source_stops[source_id].set()
-        task = self._feeders.pop(source_id, None)
-        if task is not None:
-            await asyncio.wait([task])
-        deadline = time.monotonic() + self.config.daemon.graceful_shutdown_secs
-        while self.pipeline.source_busy(source_id) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if self.pipeline.source_busy(source_id):  # e.g. a sink is down: queued items use the new instance
-            log.warning("source_swap_forced", source_id=source_id, busy=self.pipeline.source_busy(source_id))
-        self.pipeline.set_source(source_id, None)
-        self.sources.pop(source_id, None)
-        del self._source_stops[source_id]
 
     # -- signals ------------------------------------------------------------------------------------
     def request_stop(self) -> None:
