@@ -59,7 +59,6 @@ class ObjectResult:
     def events(self) -> int:
         return int(self.stats.records)
 
-
     def newest_event_epoch(self) -> float | None:
         """``newest_event_time`` as epoch seconds, or None when absent or unparsable."""
         return parse_iso_time(self.newest_event_time)
